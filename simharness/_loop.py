@@ -1,0 +1,611 @@
+"""The controlled event loop: asyncio's own loop with every scheduling choice exposed.
+
+`ControlledLoop` keeps asyncio's semantics (callbacks queued with `call_soon` run in
+FIFO order, in batches exactly as `BaseEventLoop._run_once` runs them) and replaces
+what the outside world decides with explicit decisions: when a due timer, an I/O
+delivery, a thread result or a checkpoint continuation joins the ready queue. Time is
+an integer nanosecond clock that jumps to the next timer when nothing can run.
+
+This is the only module of simharness that touches asyncio's private attributes:
+`BaseEventLoop._run_once` (overridden), `._ready`, `._thread_id`, `._task_factory`,
+`._check_closed()`, `._asyncgens`; `Handle._callback`, `._args`, `._cancelled`,
+`._run()`; `TimerHandle._scheduled`; `Task._fut_waiter`; `Future._log_traceback`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import os
+import re
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future as ConcurrentFuture
+from typing import Any, Protocol
+
+from .errors import UnsupportedInSimulation
+from .schedule import Decision, fingerprint
+from .strategies.base import FIFO_OPTION, Option
+from .threads import ThreadWatch
+from .watchdog import Watchdog
+
+# Frames in these folders are plumbing, not the user's await point.
+_INTERNAL_DIRS = (os.path.dirname(asyncio.__file__) + os.sep, os.path.dirname(__file__) + os.sep)
+_NS = 1_000_000_000
+
+
+class RunAborted(Exception):
+    """Raised out of the loop when a detector ends the run (deadlock, budget, blocked loop...)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class StepObserver(Protocol):
+    """Receives every step and decision of a run (trio's Instrument idea)."""
+
+    def on_step(self, step: int, task: asyncio.Task[Any] | None, kind: str, key: str, now_ns: int) -> None: ...
+    def on_decision(self, step: int, options: Sequence[Option], chosen: int, now_ns: int) -> None: ...
+
+
+class ExternalSource(Protocol):
+    """Something outside the loop thread that posts events (sockets, children...)."""
+
+    def settle(self, timeout_s: float) -> str | None:
+        """Block until nothing in flight would post soon; return what is stuck, if anything."""
+        ...
+
+    def pending(self) -> str | None:
+        """Describe what may still happen later (for deadlock messages), or None."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SimFuture(asyncio.Future):  # type: ignore[type-arg]
+    """A Future whose hash is its creation number, so sets of futures iterate reproducibly."""
+
+    __slots__ = ("_sim_number",)
+
+    def __init__(self, *, loop: asyncio.AbstractEventLoop, sim_number: int) -> None:
+        self._sim_number = sim_number
+        super().__init__(loop=loop)
+
+    def __hash__(self) -> int:
+        return self._sim_number
+
+
+class SimTask(asyncio.Task):  # type: ignore[type-arg]
+    """A Task with a creation-number hash (TaskGroup and `asyncio.wait` iterate sets of tasks)."""
+
+    __slots__ = ("_sim_number",)
+
+    def __init__(self, coro: Any, *, loop: asyncio.AbstractEventLoop, name: str,
+                 context: Any, sim_number: int, eager_start: bool = False) -> None:
+        self._sim_number = sim_number
+        if eager_start:
+            super().__init__(coro, loop=loop, name=name, context=context, eager_start=True)
+        else:
+            super().__init__(coro, loop=loop, name=name, context=context)
+
+    def __hash__(self) -> int:
+        return self._sim_number
+
+
+class _SimTimer(asyncio.TimerHandle):
+    """A timer that knows its creation number and creator, to be offered as an option."""
+
+    __slots__ = ("key", "kind", "label")
+
+
+class _EventHandle(asyncio.Handle):
+    """A callback the outside world delivers (I/O, thread result, checkpoint, child exit)."""
+
+    __slots__ = ("key", "kind", "label")
+
+
+def _resolve(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _ThreadPerItem(Executor):
+    """The default executor in simulation: one named thread per work item.
+
+    Names are `simharness-work-N` in submission order, so a result's actor key does not
+    depend on which pooled worker the operating system happened to wake.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._threads: list[threading.Thread] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> ConcurrentFuture[Any]:
+        future: ConcurrentFuture[Any] = ConcurrentFuture()
+        self._count += 1
+
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as error:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        thread = threading.Thread(target=work, name=f"simharness-work-{self._count}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if wait:
+            for thread in self._threads:
+                thread.join(timeout=5.0)
+
+
+_DEFAULT_THREAD_NAME = re.compile(r"^Thread-(\d+)(.*)$")
+_UNSUPPORTED = {
+    "add_reader": "raw file-descriptor readers", "add_writer": "raw file-descriptor writers",
+    "remove_reader": "raw file-descriptor readers", "remove_writer": "raw file-descriptor writers",
+    "sock_recv": "raw socket I/O", "sock_recv_into": "raw socket I/O", "sock_sendall": "raw socket I/O",
+    "sock_connect": "raw socket I/O", "sock_accept": "raw socket I/O", "sock_sendfile": "raw socket I/O",
+    "create_datagram_endpoint": "UDP", "create_unix_server": "Unix sockets",
+    "create_unix_connection": "Unix sockets", "connect_read_pipe": "pipes", "connect_write_pipe": "pipes",
+    "add_signal_handler": "signal handlers", "remove_signal_handler": "signal handlers",
+    "sendfile": "sendfile", "start_tls": "TLS",
+}
+
+
+def _unsupported(name: str, hint: str) -> Callable[..., Any]:
+    def method(self: ControlledLoop, *args: Any, **kwargs: Any) -> Any:
+        raise UnsupportedInSimulation(f"loop.{name}()", f"{hint} cannot be made deterministic")
+    method.__name__ = name
+    return method
+
+
+class ControlledLoop(asyncio.BaseEventLoop):
+    """An asyncio event loop whose every nondeterministic choice is made by `choose`.
+
+    Mechanism only: it does not know which strategy decides, and it never formats
+    output. One loop serves exactly one run; `execution.Execution` creates it.
+    """
+
+    def __init__(
+        self,
+        *,
+        choose: Callable[[Sequence[Option]], int],
+        preemptive: bool = False,
+        max_steps: int = 200_000,
+        max_time_ns: int = 24 * 3600 * _NS,
+        settle_timeout_s: float = 30.0,
+        observer: StepObserver | None = None,
+        watchdog: Watchdog | None = None,
+        on_clock: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self._choose = choose
+        self._preemptive = preemptive
+        self._max_steps = max_steps
+        self._max_time_ns = max_time_ns
+        self._settle_timeout_s = settle_timeout_s
+        self._observer = observer
+        self._watchdog = watchdog
+        self._on_clock = on_clock
+        self._now = 0
+        self._timers: list[tuple[int, int, _SimTimer]] = []
+        self._timer_count = 0
+        self._available: list[asyncio.Handle] = []
+        self._arrivals: list[tuple[tuple[str, int], _EventHandle]] = []
+        self._arrival_seq: dict[str, int] = {}
+        self._arrivals_lock = threading.Lock()
+        self._thread_base = int(threading.Thread().name.split("-")[1].split(" ")[0])
+        self._threads = ThreadWatch()
+        self._work_executor: _ThreadPerItem | None = None
+        self._sources: list[ExternalSource] = []
+        self._object_count = 0
+        self._task_count = 0
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.decisions: list[Decision] = []
+        self.steps = 0
+        self.invariants: list[tuple[str, Callable[[], Any]]] = []
+        self.callback_errors: list[str] = []
+        self.abort: tuple[str, str] | None = None
+        self.draining = False  # cleanup: no decisions, no detectors, no observer
+
+    # ----- time ---------------------------------------------------------------------
+    def time(self) -> float:
+        return self._now / _NS
+
+    @property
+    def now_ns(self) -> int:
+        return self._now
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any,
+                context: Any = None) -> asyncio.TimerHandle:
+        self._check_closed()
+        when_ns = max(round(when * _NS), self._now)
+        self._timer_count += 1
+        timer = _SimTimer(when_ns / _NS, callback, args, self, context)
+        timer.key = f"timer:{self._timer_count}"
+        timer.kind = "timer"
+        task = asyncio.current_task(self) if self._thread_id is not None else None
+        timer.label = f"timer {self._timer_count} set by {task.get_name() if task else 'the loop'}"
+        timer._scheduled = True
+        heapq.heappush(self._timers, (when_ns, self._timer_count, timer))
+        return timer
+
+    # ----- tasks and futures ----------------------------------------------------------
+    def _next_number(self) -> int:
+        self._object_count += 1
+        return self._object_count
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return SimFuture(loop=self, sim_number=self._next_number())
+
+    def _new_task(self, coro: Any, name: str | None, context: Any, eager: bool) -> asyncio.Task[Any]:
+        self._task_count += 1
+        task = SimTask(coro, loop=self, name=name if name is not None else f"Task-{self._task_count}",
+                       context=context, sim_number=self._next_number(), eager_start=eager)
+        self.tasks.append(task)
+        return task
+
+    def create_task(self, coro: Any, *, name: str | None = None, context: Any = None) -> asyncio.Task[Any]:
+        self._check_closed()
+        if self._task_factory is None:
+            return self._new_task(coro, name, context, eager=False)
+        task = (self._task_factory(self, coro) if context is None
+                else self._task_factory(self, coro, context=context))
+        if name is not None:
+            task.set_name(name)
+        self.tasks.append(task)
+        return task
+
+    def set_task_factory(self, factory: Any) -> None:
+        # An eager factory would run first steps inside create_task; ours keeps the
+        # same (deterministic) semantics while still numbering tasks.
+        if factory is not None and factory is getattr(asyncio, "eager_task_factory", None):
+            factory = _sim_eager_factory
+        super().set_task_factory(factory)
+
+    # ----- events from the outside world ---------------------------------------------
+    def post_event(self, kind: str, key: str, label: str, callback: Callable[..., Any],
+                   *args: Any) -> asyncio.Handle:
+        """Offer `callback(*args)` as an outside-world event (loop thread only).
+
+        It becomes an option at the next batch boundary; events with the same `key`
+        are delivered in the order they were posted (one stream, one order).
+        """
+        handle = _EventHandle(callback, args, self, None)
+        handle.key, handle.kind, handle.label = key, kind, label
+        self._available.append(handle)
+        return handle
+
+    def checkpoint(self, label: str) -> asyncio.Future[Any]:
+        """A future that completes when the strategy lets this checkpoint continue."""
+        future = self.create_future()
+        task = asyncio.current_task(self)
+        owner = task.get_name() if task is not None else "loop"
+        self.post_event("checkpoint", f"checkpoint:{owner}", f"{owner} {label}", _resolve, future)
+        return future
+
+    def add_source(self, source: ExternalSource) -> None:
+        self._sources.append(source)
+
+    def _thread_key(self, thread: threading.Thread) -> str:
+        match = _DEFAULT_THREAD_NAME.match(thread.name)
+        if match:  # default names count process-wide: renumber from this run's start
+            return f"thread-{int(match.group(1)) - self._thread_base}{match.group(2)}"
+        return thread.name
+
+    def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any,
+                             context: Any = None) -> asyncio.Handle:
+        if self._thread_id is None or threading.get_ident() == self._thread_id:
+            return self.call_soon(callback, *args, context=context)
+        handle = _EventHandle(callback, args, self, context)
+        key = self._thread_key(threading.current_thread())
+        handle.key, handle.kind = key, "thread"
+        handle.label = f"result from {key}"
+        with self._arrivals_lock:
+            seq = self._arrival_seq.get(key, 0)
+            self._arrival_seq[key] = seq + 1
+            self._arrivals.append(((key, seq), handle))
+        return handle
+
+    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        if executor is None:
+            if self._work_executor is None:
+                self._work_executor = _ThreadPerItem()
+            executor = self._work_executor
+        return super().run_in_executor(executor, func, *args)
+
+    # ----- the scheduler ---------------------------------------------------------------
+    def _run_once(self) -> None:
+        if self._sources or self._threads.may_be_busy():
+            self._settle()
+        if self._arrivals:
+            with self._arrivals_lock:
+                arrived, self._arrivals = self._arrivals, []
+            arrived.sort(key=lambda item: item[0])
+            self._available.extend(handle for _, handle in arrived)
+        if not self._ready and not self._available:
+            self._advance_clock()
+        timers = self._timers
+        while timers and timers[0][0] <= self._now:
+            timer = heapq.heappop(timers)[2]
+            if not timer._cancelled:
+                timer._scheduled = False
+                self._available.append(timer)
+        if self._preemptive and not self.draining:
+            self._preemptive_step()
+            return
+        if self._available:
+            self._release_events()
+        self._run_batch()
+
+    def _settle(self) -> None:
+        stuck = [s for s in (src.settle(self._settle_timeout_s) for src in self._sources) if s]
+        busy = self._threads.wait_quiet(self._settle_timeout_s)
+        stuck.extend(f"thread {b.name} at {b.where}" for b in busy)
+        if stuck and not self.draining:
+            raise RunAborted("timeout", f"outside work did not settle within "
+                             f"{self._settle_timeout_s:g} s wall time: {'; '.join(stuck)}")
+
+    def _advance_clock(self) -> None:
+        timers = self._timers
+        while timers and timers[0][2]._cancelled:
+            heapq.heappop(timers)
+        if not timers:
+            if self.draining:
+                return
+            raise RunAborted("deadlock", self.deadlock_message())
+        when = timers[0][0]
+        if when > self._max_time_ns and not self.draining:
+            raise RunAborted("timeout", f"virtual-time budget of {self._max_time_ns / _NS:g} s "
+                             f"exceeded (next timer at {when / _NS:g} s)")
+        if when > self._now:
+            self._now = when
+            if self._on_clock is not None:
+                self._on_clock(when)
+
+    def _heads(self) -> list[Any]:
+        """The oldest available event of each key, in availability order."""
+        heads: list[Any] = []
+        seen: set[str] = set()
+        live = [h for h in self._available if not h._cancelled]
+        self._available = live
+        for handle in live:
+            if handle.key not in seen:  # the set is only asked, never iterated
+                seen.add(handle.key)
+                heads.append(handle)
+        return heads
+
+    def _decide(self, options: list[Option]) -> int:
+        chosen = 0 if self.draining else self._choose(options)
+        if not 0 <= chosen < len(options):
+            raise RunAborted("exception", f"strategy chose option {chosen} of {len(options)}")
+        if not self.draining:
+            self.decisions.append(Decision(chosen, len(options), fingerprint(o.key for o in options)))
+            if self._observer is not None:
+                self._observer.on_decision(self.steps, options, chosen, self._now)
+        return chosen
+
+    def _release_events(self) -> None:
+        ready = self._ready
+        while self._available:
+            heads = self._heads()
+            if not heads:
+                return
+            can_defer = bool(ready)
+            if len(heads) + can_defer == 1:
+                chosen = 0
+            else:
+                options = [Option(h.key, h.kind, h.label) for h in heads]
+                if can_defer:
+                    options.append(FIFO_OPTION)
+                chosen = self._decide(options)
+                if chosen == len(heads):
+                    return  # the remaining events arrive later within this instant
+            self._available.remove(heads[chosen])
+            ready.append(heads[chosen])
+
+    def _preemptive_step(self) -> None:
+        ready = self._ready
+        while ready and ready[0]._cancelled:
+            ready.popleft()
+        heads = self._heads()
+        queued = [h for h in ready if not h._cancelled]
+        if len(queued) != len(ready):
+            ready.clear()
+            ready.extend(queued)
+        count = len(queued) + len(heads)
+        if count == 0:
+            return
+        chosen = 0
+        if count > 1:
+            options = [self._ready_option(h) for h in queued]
+            options.extend(Option(h.key, h.kind, h.label) for h in heads)
+            chosen = self._decide(options)
+        if chosen < len(queued):
+            handle = queued[chosen]
+            del ready[chosen]
+        else:
+            handle = heads[chosen - len(queued)]
+            self._available.remove(handle)
+        self._run_step(handle)
+
+    def _ready_option(self, handle: asyncio.Handle) -> Option:
+        task = getattr(handle._callback, "__self__", None)
+        if isinstance(task, asyncio.Task):
+            return Option(f"task:{task.get_name()}", "ready", f"{task.get_name()} resumes")
+        name = describe_callback(handle)
+        return Option(f"callback:{name}", "ready", name)
+
+    def _run_batch(self) -> None:
+        ready = self._ready
+        for _ in range(len(ready)):
+            handle = ready.popleft()
+            if not handle._cancelled:
+                self._run_step(handle)
+
+    def _run_step(self, handle: asyncio.Handle) -> None:
+        if self.draining:
+            handle._run()
+            return
+        self.steps += 1
+        if self.steps > self._max_steps:
+            raise RunAborted("timeout", f"step budget of {self._max_steps} steps exceeded "
+                             "(a busy loop that never lets virtual time advance?)")
+        observer = self._observer
+        if observer is not None:
+            task = getattr(handle._callback, "__self__", None)
+            if isinstance(task, asyncio.Task):
+                observer.on_step(self.steps, task, "task", task.get_name(), self._now)
+            elif isinstance(handle, (_EventHandle, _SimTimer)):
+                observer.on_step(self.steps, None, handle.kind, handle.key, self._now)
+            else:
+                observer.on_step(self.steps, None, "callback", describe_callback(handle), self._now)
+        watchdog = self._watchdog
+        if watchdog is not None:
+            watchdog.step_started()
+            handle._run()
+            watchdog.step_ended()
+        else:
+            handle._run()
+        if self.abort is not None:
+            raise RunAborted(*self.abort)
+        if self.invariants:
+            self._check_invariants()
+
+    def _check_invariants(self) -> None:
+        for name, check in self.invariants:
+            try:
+                result = check()
+            except Exception as error:  # an invariant that raises is violated
+                raise RunAborted("invariant", f"invariant {name!r} raised {type(error).__name__}: "
+                                 f"{error} (after step {self.steps}, t={self.time():g} s)") from error
+            if result is not None and not result:
+                raise RunAborted("invariant", f"invariant {name!r} violated after step "
+                                 f"{self.steps} (t={self.time():g} s)")
+
+    # ----- errors, detection and cleanup -------------------------------------------------
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        if "task" in context or "future" in context:
+            return  # unretrieved task exceptions are found deterministically at the end
+        error = context.get("exception")
+        message = context.get("message", "error in callback")
+        if error is not None:
+            message = f"{message}: {type(error).__name__}: {error}"
+        self.callback_errors.append(message)
+
+    def deadlock_message(self) -> str:
+        blocked = [f"{t.get_name()} awaits {describe_await(t)}" for t in self.tasks if not t.done()]
+        pending = [p for p in (s.pending() for s in self._sources) if p]
+        text = "nothing can run and nothing is pending"
+        if blocked:
+            text += "; blocked: " + "; ".join(blocked)
+        if pending:
+            text += "; outside: " + "; ".join(pending)
+        return text
+
+    def unretrieved_exceptions(self) -> list[tuple[asyncio.Task[Any], BaseException]]:
+        """Tasks that died with an exception nobody retrieved (and silence their GC log)."""
+        found = []
+        for task in self.tasks:
+            if task.done() and not task.cancelled() and task._log_traceback:
+                task._log_traceback = False
+                error = task.exception()
+                if error is not None:
+                    found.append((task, error))
+        return found
+
+    def drain(self, max_steps: int = 10_000) -> None:
+        """Cancel what is left and run until nothing remains (no decisions, no detectors)."""
+        self.draining = True
+        self._preemptive = False
+        for task in self.tasks:
+            if not task.done():
+                task.cancel()
+        for _ in range(max_steps):
+            self._timers = [t for t in self._timers if not t[2]._cancelled]
+            if not self._ready and not self._available and not self._arrivals:
+                if all(t.done() for t in self.tasks) or not self._timers:
+                    break
+            self._stopping = False
+            self.call_soon(self.stop)
+            self.run_forever()
+        for task in self.tasks:
+            if task.done() and not task.cancelled():
+                task._log_traceback = False
+        if self._asyncgens:
+            self.run_until_complete(self.shutdown_asyncgens())
+        for source in self._sources:
+            source.close()
+        if self._work_executor is not None:
+            self._work_executor.shutdown(wait=True)
+
+
+for _name, _hint in _UNSUPPORTED.items():
+    setattr(ControlledLoop, _name, _unsupported(_name, _hint))
+
+
+def _sim_eager_factory(loop: ControlledLoop, coro: Any, *, name: str | None = None,
+                       context: Any = None) -> asyncio.Task[Any]:
+    return loop._new_task(coro, name, context, eager=sys.version_info >= (3, 12))
+
+
+def describe_callback(handle: asyncio.Handle) -> str:
+    """A stable, address-free name for a plain callback."""
+    callback = handle._callback
+    return getattr(callback, "__qualname__", None) or type(callback).__name__
+
+
+def _await_chain(task: asyncio.Task[Any]) -> tuple[list[Any], Any]:
+    frames: list[Any] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            break
+        frames.append(frame)
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return frames, awaited
+
+
+def describe_await(task: asyncio.Task[Any]) -> str:
+    """Where a suspended task waits: "Lock.acquire() at scenario.py:14", address-free."""
+    frames, awaited = _await_chain(task)
+    if not frames:
+        return "nothing (not started)" if not task.done() else "nothing (done)"
+    filename, line, what = _point(frames, awaited, getattr(task, "_fut_waiter", None))
+    return f"{what} at {os.path.basename(filename)}:{line}"
+
+
+def _point(frames: list[Any], awaited: Any, waiter: Any = None) -> tuple[str, int, str]:
+    user_frames = [f for f in frames if not f.f_code.co_filename.startswith(_INTERNAL_DIRS)] or frames
+    user = user_frames[-1]
+    inner = frames[-1]
+    if inner is user:
+        target = awaited if awaited is not None else waiter
+        if target is None:
+            what = "start"
+        else:
+            name = type(target).__name__
+            what = "Future" if name in ("FutureIter", "SimFuture") else name
+    else:
+        # The outermost internal frame below the user's is the API they called.
+        called = frames[frames.index(user) + 1].f_code
+        what = getattr(called, "co_qualname", called.co_name) + "()"
+    return (user.f_code.co_filename, user.f_lineno, what)
+
+
+def await_point(task: asyncio.Task[Any]) -> tuple[str, int, str]:
+    """(file, line, awaited) of a suspended task's innermost user frame, for traces."""
+    frames, awaited = _await_chain(task)
+    if not frames:
+        return ("", 0, "start")
+    return _point(frames, awaited)

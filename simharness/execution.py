@@ -1,0 +1,173 @@
+"""One run: a scenario variant executed once on a fresh controlled loop.
+
+`RunEnvironment` holds what a series of runs shares (the virtual wall clock and the
+blocked-loop watchdog, both too costly to set up per schedule); `Execution` runs one
+schedule in it and classifies the outcome into exactly one failure kind.
+"""
+
+from __future__ import annotations
+
+
+import gc
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from ._loop import ControlledLoop, RunAborted
+from .clock import VirtualWallClock
+from .errors import ConfigError, ScheduleDivergence
+from .outcome import Failure, RunResult
+from .scenario import Scenario
+from .schedule import schedule_from
+from .strategies.base import Strategy
+from .trace import DetailedTrace, TraceHasher
+from .watchdog import LoopInterrupted, Watchdog
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Budgets and mode of simulated runs (validated on creation)."""
+
+    preemptive: bool = False
+    max_steps: int = 200_000
+    max_time_s: float = 86_400.0
+    settle_timeout_s: float = 30.0
+    blocked_loop_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1:
+            raise ConfigError(f"max steps must be at least 1, got {self.max_steps}")
+        for name in ("max_time_s", "settle_timeout_s", "blocked_loop_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name.replace('_', ' ')} must be positive, got {getattr(self, name)}")
+
+    def for_scenario(self, scenario: Scenario) -> RunSettings:
+        """These settings with the scenario's own declared budgets applied."""
+        own = {k: v for k, v in scenario.options.items() if k in RunSettings.__dataclass_fields__}
+        return RunSettings(**{**self.__dict__, **own}) if own else self
+
+
+class RunEnvironment:
+    """Shared by the runs of one exploration: virtual wall clock and watchdog."""
+
+    def __init__(self, settings: RunSettings) -> None:
+        self.settings = settings
+        self.clock = VirtualWallClock()
+        self.watchdog = Watchdog(settings.blocked_loop_s)
+
+    def __enter__(self) -> RunEnvironment:
+        self.clock.__enter__()
+        self.watchdog.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.watchdog.__exit__(*exc)
+        self.clock.__exit__(*exc)
+
+
+def _describe_exception(error: BaseException) -> str:
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    text = str(error)
+    return f"{type(error).__name__}: {text}{where}" if text else f"{type(error).__name__}{where}"
+
+
+class Execution:
+    """Runs one variant of one scenario once, under one strategy, in an environment."""
+
+    def __init__(self, scenario: Scenario, variant: str, environment: RunEnvironment) -> None:
+        self.scenario = scenario
+        self.variant = scenario.check_variant(variant)
+        self.environment = environment
+        self.settings = environment.settings.for_scenario(scenario)
+
+    def run(self, strategy: Strategy, *, detail: bool = False) -> RunResult:
+        settings = self.settings
+        observer = DetailedTrace() if detail else TraceHasher()
+        environment = self.environment
+        loop = ControlledLoop(
+            choose=strategy.choose, preemptive=settings.preemptive, max_steps=settings.max_steps,
+            max_time_ns=round(settings.max_time_s * 1e9), settle_timeout_s=settings.settle_timeout_s,
+            observer=observer, watchdog=environment.watchdog, on_clock=environment.clock.set,
+        )
+        environment.clock.set(0)
+        watchdog = environment.watchdog
+
+        def stuck(kind: str, where: str) -> None:
+            what = ("event loop blocked by a synchronous wait" if kind == "blocked-loop"
+                    else "a step ran without returning to the loop")
+            loop.abort = (kind, f"{what} for over {settings.blocked_loop_s:g} s at {where}")
+
+        watchdog.on_stuck = stuck
+        failure: Failure | None = None
+        divergence: ScheduleDivergence | None = None
+        try:
+            main = loop.create_task(self.scenario.coroutine(self.variant), name="main")
+            loop.run_until_complete(main)
+        except ScheduleDivergence as error:
+            divergence = error
+        except RunAborted as aborted:
+            failure = Failure(aborted.kind, aborted.message)  # type: ignore[arg-type]
+        except LoopInterrupted:
+            kind, message = loop.abort or ("blocked-loop", "event loop blocked")
+            failure = Failure(kind, message)  # type: ignore[arg-type]
+        except AssertionError as error:
+            failure = Failure("assertion", _describe_exception(error))
+        except Exception as error:  # the scenario raised: a finding, not a tool error
+            failure = Failure("exception", _describe_exception(error))
+        finally:
+            watchdog.on_stuck = None
+            watchdog.rearm()
+        if failure is None and divergence is None:
+            failure = self._after_return(loop)
+        if failure is not None and settings.preemptive:
+            failure = Failure(failure.kind, failure.message + " [preemptive mode: needs every await to be slow]",
+                              preemptive=True)
+        try:
+            loop.drain()
+        finally:
+            loop.close()
+        if divergence is not None:
+            raise divergence
+        trace_hash = observer.digest(failure.kind if failure else "pass")
+        schedule = schedule_from(self.scenario.name, self.variant, settings.preemptive, loop.decisions)
+        result = RunResult(
+            scenario=self.scenario.name, variant=self.variant, failure=failure, schedule=schedule,
+            trace_hash=trace_hash, steps=loop.steps, virtual_time=loop.time(),
+            trace=tuple(observer.steps) if isinstance(observer, DetailedTrace) else (),
+            decision_log=tuple(observer.decisions) if isinstance(observer, DetailedTrace) else (),
+        )
+        del loop, observer
+        if gc.isenabled() and gc.get_count()[0] > 5000:
+            gc.collect(0)  # keep young garbage of one run from finalizing inside the next
+        return result
+
+    @staticmethod
+    def _after_return(loop: ControlledLoop) -> Failure | None:
+        if loop.callback_errors:
+            return Failure("exception", loop.callback_errors[0])
+        died = loop.unretrieved_exceptions()
+        if died:
+            task, error = died[0]
+            more = f" (and {len(died) - 1} more)" if len(died) > 1 else ""
+            return Failure("task-exception", f"task {task.get_name()} died with "
+                           f"{_describe_exception(error)} and nobody retrieved it{more}")
+        pending = [t for t in loop.tasks if not t.done()]
+        if pending:
+            from ._loop import describe_await
+            names = "; ".join(f"{t.get_name()} awaiting {describe_await(t)}" for t in pending)
+            return Failure("leak", f"{len(pending)} task(s) still pending when the scenario returned: {names}")
+        return None
+
+
+def run_once(scenario: Scenario, variant: str, strategy: Strategy, settings: RunSettings | None = None,
+             *, detail: bool = False) -> RunResult:
+    """Run one schedule in its own environment (convenience for single runs)."""
+    with RunEnvironment(settings or RunSettings()) as environment:
+        if not strategy.begin_run(1):
+            raise ConfigError("strategy has no schedule to run")
+        result = Execution(scenario, variant, environment).run(strategy, detail=detail)
+        strategy.end_run()
+        return result
+
+

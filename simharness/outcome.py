@@ -1,0 +1,107 @@
+"""What runs and explorations return: plain frozen dataclasses, no formatting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .schedule import Schedule
+
+FailureKind = Literal[
+    "assertion", "exception", "task-exception", "invariant",
+    "deadlock", "timeout", "blocked-loop", "leak",
+]
+
+#: Every failure kind of the contract, in the order the contract lists them.
+FAILURE_KINDS: tuple[str, ...] = (
+    "assertion", "exception", "task-exception", "invariant",
+    "deadlock", "timeout", "blocked-loop", "leak",
+)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a run failed: exactly one kind, and a one-paragraph message."""
+
+    kind: FailureKind
+    message: str
+    # True when the run let any ready callback go next (--preemptive): such a failure
+    # needs every await to be slow, which the real runtime may never do.
+    preemptive: bool = False
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    """One scheduling step of a detailed trace (recorded on replay, not while exploring)."""
+
+    index: int
+    actor: str      # task name, or the external actor ("thread-2", "conn-1", "timer")
+    lane: str       # lane for pictures: the task, or the external actor's kind and name
+    kind: str       # "task", "callback", "timer", "io", "thread", "process", "checkpoint"
+    label: str      # the await point the step resumed from: "file.py:12 await Lock.acquire()"
+    time: float     # virtual seconds
+    decision: int | None = None  # 1-based decision index that released this step, if any
+    deviation: bool = False      # that decision departed from the default order
+    access: str = ""             # shared-object access recorded on replay ("write token_store.tokens")
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A decision of a detailed trace: the options offered and the one taken."""
+
+    index: int           # 1-based
+    step: int            # step index at which it was taken
+    time: float
+    options: tuple[str, ...]
+    chosen: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of running one scenario variant under one schedule."""
+
+    scenario: str
+    variant: str
+    failure: Failure | None
+    schedule: Schedule
+    trace_hash: str
+    steps: int
+    virtual_time: float
+    trace: tuple[TraceStep, ...] = ()
+    decision_log: tuple[DecisionRecord, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return self.failure is not None
+
+
+@dataclass(frozen=True)
+class FoundFailure:
+    """The first failure an exploration found, shrunk unless shrinking was turned off."""
+
+    kind: FailureKind
+    message: str
+    schedule: str            # the (shrunk) schedule to replay
+    trace_hash: str          # trace hash of `schedule`
+    run_index: int           # 1-based index of the exploration run that failed
+    steps: int
+    original_schedule: str   # the schedule as first found, before shrinking
+    preemptive: bool = False
+    shrink_replays: int = 0  # runs the shrinker used
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """The result of exploring one variant of one scenario."""
+
+    scenario: str
+    variant: str
+    strategy: str
+    seed: int
+    runs: int                 # schedules actually run
+    failed: bool
+    elapsed_s: float
+    failure: FoundFailure | None = None
+    exhausted: bool = False   # dfs only: the whole (bounded) space was covered
+    stored_replays: int = 0   # failures from the failure store replayed first
+    notes: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,131 @@
+"""Scenario declarations: the `@scenario` decorator and the registry it fills.
+
+A scenario is an async function plus its variants and expectations (see CONTRACT.md).
+Declaring one only records it; nothing runs at import time.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import ScenarioLoadError, TargetError
+
+Expectation = Literal["pass", "fail"]
+ScenarioFunction = Callable[..., Coroutine[Any, Any, Any]]
+
+#: Name of the only variant of a scenario declared without `variants`.
+DEFAULT_VARIANT = "default"
+
+_NO_ARGUMENT = object()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One declared scenario: its function, its variants and what each should do."""
+
+    name: str
+    function: ScenarioFunction
+    variants: Mapping[str, Any]
+    expect: Mapping[str, Expectation]
+    source_file: str
+    source_line: int
+    doc: str = ""
+    # Extra per-scenario settings (budgets, schedule-space hints) a scenario may declare.
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def variant_names(self) -> tuple[str, ...]:
+        return tuple(self.variants)
+
+    def check_variant(self, variant: str) -> str:
+        """Return `variant` if this scenario has it, else raise `TargetError` listing them."""
+        if variant not in self.variants:
+            valid = ", ".join(self.variants)
+            raise TargetError(
+                f"scenario {self.name!r} has no variant {variant!r} (valid: {valid})"
+            )
+        return variant
+
+    def coroutine(self, variant: str) -> Coroutine[Any, Any, Any]:
+        """Create the coroutine that runs `variant` of this scenario once."""
+        argument = self.variants[self.check_variant(variant)]
+        if argument is _NO_ARGUMENT:
+            return self.function()
+        return self.function(argument)
+
+    def expectation(self, variant: str) -> Expectation:
+        return self.expect.get(variant, "pass")
+
+
+#: Scenarios in declaration order, filled by the decorator while a file imports.
+_declared: list[Scenario] = []
+
+
+def scenario(
+    function: ScenarioFunction | None = None,
+    *,
+    name: str | None = None,
+    variants: Mapping[str, Any] | None = None,
+    expect: Mapping[str, Expectation] | None = None,
+    **options: Any,
+) -> Any:
+    """Declare an async function as a scenario (usable bare or with arguments).
+
+    `variants` maps a variant name to the single argument the function receives;
+    `expect` maps a variant to "pass" or "fail" (default "pass"); `name` overrides
+    the default name (the function name with `_` turned into `-`). Other keyword
+    arguments become `Scenario.options` (for example `max_steps=...`).
+    """
+
+    def declare(fn: ScenarioFunction) -> ScenarioFunction:
+        if not inspect.iscoroutinefunction(fn):
+            raise ScenarioLoadError(f"@scenario needs an async def function, got {fn!r}")
+        chosen: Mapping[str, Any] = (
+            dict(variants) if variants else {DEFAULT_VARIANT: _NO_ARGUMENT}
+        )
+        expectations = dict(expect or {})
+        for variant, verdict in expectations.items():
+            if variant not in chosen:
+                raise ScenarioLoadError(
+                    f"scenario {fn.__name__}: expect names unknown variant {variant!r}"
+                )
+            if verdict not in ("pass", "fail"):
+                raise ScenarioLoadError(
+                    f"scenario {fn.__name__}: expect[{variant!r}] must be 'pass' or 'fail'"
+                )
+        code = fn.__code__
+        declared = Scenario(
+            name=name or fn.__name__.replace("_", "-"),
+            function=fn,
+            variants=chosen,
+            expect=expectations,
+            source_file=code.co_filename,
+            source_line=code.co_firstlineno,
+            doc=inspect.cleandoc(fn.__doc__ or ""),
+            options=dict(options),
+        )
+        _declared.append(declared)
+        fn.__simharness_scenario__ = declared  # type: ignore[attr-defined]
+        return fn
+
+    if function is not None:
+        return declare(function)
+    return declare
+
+
+def scenario_of(function: Any) -> Scenario:
+    """The `Scenario` a decorated function declared."""
+    try:
+        return function.__simharness_scenario__  # type: ignore[no-any-return]
+    except AttributeError:
+        raise TargetError(f"{function!r} is not declared with @simharness.scenario") from None
+
+
+def collect_declared() -> list[Scenario]:
+    """Take (and forget) every scenario declared since the last call."""
+    taken = list(_declared)
+    _declared.clear()
+    return taken

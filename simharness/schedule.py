@@ -1,0 +1,157 @@
+"""Schedules: the recorded decisions of one run, as data and as a short string.
+
+A schedule is the list of real decisions a run made (only steps with two or more
+options are decisions). Each decision keeps the chosen index (0 = the default,
+native asyncio order), how many options there were, and a one-byte fingerprint of
+who those options were, so a replay notices when it no longer follows the run it
+came from.
+
+Text form, version 1: ``s1`` + mode (``f`` faithful, ``p`` preemptive) + ``-`` + a
+six-character scope naming the scenario and variant + (when there are decisions)
+``-`` + the decisions in lowercase base32. It only uses ``[a-z0-9-]``, so it can be
+pasted into a shell without quoting.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .errors import ScheduleDecodeError
+
+VERSION_PREFIX = "s1"
+_RAW, _DEFLATED = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One recorded choice: `index` among `options` candidates whose identity hashes to `fingerprint`."""
+
+    index: int
+    options: int
+    fingerprint: int
+
+
+def fingerprint(keys: Iterable[str]) -> int:
+    """One byte identifying a set of candidates by their keys (order matters)."""
+    return zlib.crc32("\x1f".join(keys).encode()) & 0xFF
+
+
+def scope_of(scenario: str, variant: str) -> str:
+    """Six base32 characters naming a scenario and variant inside a schedule."""
+    digest = hashlib.blake2b(f"{scenario}\x00{variant}".encode(), digest_size=5).digest()
+    return base64.b32encode(digest).decode().lower()[:6]
+
+
+def _varint(value: int, out: bytearray) -> None:
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        if pos >= len(data):
+            raise ScheduleDecodeError("schedule is truncated")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ScheduleDecodeError("schedule holds a number that is too large")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The decisions of one run of one scenario variant, in order."""
+
+    scope: str
+    preemptive: bool
+    decisions: tuple[Decision, ...] = ()
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        return tuple(d.index for d in self.decisions)
+
+    @property
+    def deviations(self) -> int:
+        """How many decisions departed from the default order (non-zero indices)."""
+        return sum(1 for d in self.decisions if d.index)
+
+    def encode(self) -> str:
+        head = f"{VERSION_PREFIX}{'p' if self.preemptive else 'f'}-{self.scope}"
+        if not self.decisions:
+            return head
+        raw = bytearray()
+        for decision in self.decisions:
+            _varint(decision.index, raw)
+            _varint(decision.options - 2, raw)
+            raw.append(decision.fingerprint)
+        packed = zlib.compress(bytes(raw), 9)
+        body = bytes([_DEFLATED]) + packed if len(packed) < len(raw) else bytes([_RAW]) + raw
+        return f"{head}-{base64.b32encode(body).decode().rstrip('=').lower()}"
+
+    @classmethod
+    def decode(cls, text: str) -> Schedule:
+        text = text.strip()
+        parts = text.split("-")
+        if len(parts) not in (2, 3) or len(parts[0]) != 3 or not parts[0].startswith(VERSION_PREFIX):
+            raise ScheduleDecodeError(f"not a simharness schedule: {text!r}")
+        mode = parts[0][2]
+        if mode not in "fp":
+            raise ScheduleDecodeError(f"unknown schedule mode {mode!r} in {text!r}")
+        scope = parts[1]
+        if len(scope) != 6:
+            raise ScheduleDecodeError(f"malformed schedule scope in {text!r}")
+        decisions: list[Decision] = []
+        if len(parts) == 3:
+            body = parts[2].upper()
+            try:
+                data = base64.b32decode(body + "=" * (-len(body) % 8))
+            except ValueError:
+                raise ScheduleDecodeError(f"schedule body does not decode: {text!r}") from None
+            if not data:
+                raise ScheduleDecodeError(f"empty schedule body in {text!r}")
+            if data[0] == _DEFLATED:
+                try:
+                    data = zlib.decompress(data[1:])
+                except zlib.error:
+                    raise ScheduleDecodeError(f"schedule body is corrupt: {text!r}") from None
+            elif data[0] == _RAW:
+                data = data[1:]
+            else:
+                raise ScheduleDecodeError(f"unknown schedule encoding in {text!r}")
+            pos = 0
+            while pos < len(data):
+                index, pos = _read_varint(data, pos)
+                extra, pos = _read_varint(data, pos)
+                if pos >= len(data):
+                    raise ScheduleDecodeError("schedule is truncated")
+                options = extra + 2
+                if index >= options:
+                    raise ScheduleDecodeError(f"schedule decision {len(decisions) + 1} is out of range")
+                decisions.append(Decision(index, options, data[pos]))
+                pos += 1
+        return cls(scope=scope, preemptive=mode == "p", decisions=tuple(decisions))
+
+    def check_scope(self, scenario: str, variant: str) -> None:
+        """Raise `ScheduleDecodeError` unless this schedule was made for scenario/variant."""
+        if self.scope != scope_of(scenario, variant):
+            raise ScheduleDecodeError(
+                f"schedule was recorded for another scenario or variant, not {scenario} --variant {variant}"
+            )
+
+
+def schedule_from(scenario: str, variant: str, preemptive: bool, decisions: Sequence[Decision]) -> Schedule:
+    return Schedule(scope_of(scenario, variant), preemptive, tuple(decisions))

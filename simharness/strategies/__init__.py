@@ -1,0 +1,34 @@
+"""Scheduling strategies: each only decides which option runs next."""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .base import FIFO_OPTION, Option, Strategy
+from .dfs import DFSStrategy
+from .pct import PCTStrategy
+from .simple import FifoStrategy, GuidedStrategy, RandomStrategy, ReplayStrategy, derive_seed
+
+STRATEGY_NAMES = ("fifo", "random", "pct", "dfs")
+
+
+def make_strategy(name: str, *, seed: int = 0, depth: int = 3, bound: int | None = None) -> Strategy:
+    """Build an exploration strategy by name (`fifo`, `random`, `pct`, `dfs`)."""
+    if name == "fifo":
+        return FifoStrategy()
+    if name == "random":
+        return RandomStrategy(seed)
+    if name == "pct":
+        if depth < 1:
+            raise ConfigError(f"--depth must be at least 1, got {depth}")
+        return PCTStrategy(seed, depth=depth)
+    if name == "dfs":
+        if bound is not None and bound < 0:
+            raise ConfigError(f"dfs bound must be >= 0, got {bound}")
+        return DFSStrategy(bound)
+    raise ConfigError(f"unknown strategy {name!r} (choose one of: {', '.join(STRATEGY_NAMES)})")
+
+
+__all__ = [
+    "DFSStrategy", "FIFO_OPTION", "FifoStrategy", "GuidedStrategy", "Option", "PCTStrategy",
+    "RandomStrategy", "ReplayStrategy", "STRATEGY_NAMES", "Strategy", "derive_seed", "make_strategy",
+]

@@ -1,0 +1,87 @@
+"""PCT: probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010), on options.
+
+Every actor (an option key: a timer, a connection, a checkpointing task, the FIFO
+queue itself) gets a random priority when first seen; the highest-priority option
+runs. At d-1 change points, drawn uniformly among the expected number of decisions,
+the winner's priority drops below every initial one. A bug of depth d is then found
+with probability at least 1/(n k^(d-1)) per schedule.
+
+Two guards keep one actor from monopolising a run: an actor that wins
+`streak_limit` decisions in a row while others wait is demoted to the bottom (a
+re-queuing socket, a busy FIFO), so a timer or event cannot be delayed forever.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from .base import Option
+from .simple import derive_seed
+
+
+class PCTStrategy:
+    """Priority-based scheduling with depth `depth`, seeded per schedule."""
+
+    name = "pct"
+
+    def __init__(self, seed: int, depth: int = 3, streak_limit: int = 8, initial_length: int = 32) -> None:
+        if depth < 1:
+            raise ValueError("PCT depth must be at least 1")
+        self.seed = seed
+        self.depth = depth
+        self.streak_limit = streak_limit
+        self._expected_length = initial_length
+        self._rng = random.Random(seed)
+        self._priority: dict[str, float] = {}
+        self._change_points: dict[int, int] = {}
+        self._decision = 0
+        self._floor = 0.0
+        self._streak_key = ""
+        self._streak = 0
+
+    def begin_run(self, run_index: int) -> bool:
+        rng = random.Random(derive_seed(self.seed, run_index))
+        self._rng = rng
+        self._priority = {}
+        length = max(self._expected_length, self.depth)
+        points = sorted(rng.sample(range(1, length + 1), self.depth - 1))
+        # The j-th change point lowers the winner to (d - j) / (d + 1): below every
+        # initial priority (all > 1), later change points lower still.
+        self._change_points = {p: j for j, p in enumerate(points, start=1)}
+        self._decision = 0
+        self._floor = 0.0
+        self._streak_key, self._streak = "", 0
+        return True
+
+    def _best(self, options: Sequence[Option]) -> int:
+        priority = self._priority
+        best, best_value = 0, float("-inf")
+        for index, option in enumerate(options):
+            value = priority[option.key]
+            if value > best_value:
+                best, best_value = index, value
+        return best
+
+    def choose(self, options: Sequence[Option]) -> int:
+        self._decision += 1
+        priority = self._priority
+        for option in options:
+            if option.key not in priority:
+                priority[option.key] = 1.0 + self._rng.random()
+        chosen = self._best(options)
+        change = self._change_points.get(self._decision)
+        if change is not None:
+            priority[options[chosen].key] = (self.depth - change) / (self.depth + 1)
+            chosen = self._best(options)
+        key = options[chosen].key
+        self._streak = self._streak + 1 if key == self._streak_key else 1
+        self._streak_key = key
+        if self._streak >= self.streak_limit:
+            self._floor -= 1.0
+            priority[key] = self._floor  # demote an actor that keeps winning
+            self._streak = 0
+        return chosen
+
+    def end_run(self) -> None:
+        self._expected_length = max(self._expected_length, self._decision)

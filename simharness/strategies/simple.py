@@ -1,0 +1,118 @@
+"""The small strategies: native FIFO order, seeded uniform random, and replays."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+
+from ..errors import ScheduleDivergence
+from ..schedule import Schedule, fingerprint
+from .base import Option
+
+
+def derive_seed(seed: int, run_index: int) -> int:
+    """The seed of schedule `run_index` of an exploration seeded with `seed`.
+
+    Derived, not drawn in sequence, so schedule i is the same whatever ran before it.
+    """
+    digest = hashlib.blake2b(f"simharness:{seed}:{run_index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+class FifoStrategy:
+    """Always the default option: exactly native asyncio's order. One schedule."""
+
+    name = "fifo"
+
+    def begin_run(self, run_index: int) -> bool:
+        return run_index == 1
+
+    def choose(self, options: Sequence[Option]) -> int:
+        return 0
+
+    def end_run(self) -> None:
+        return None
+
+
+class RandomStrategy:
+    """Uniform choice at every decision, seeded per schedule from (seed, run index)."""
+
+    name = "random"
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._rng = random.Random(seed)
+
+    def begin_run(self, run_index: int) -> bool:
+        self._rng = random.Random(derive_seed(self.seed, run_index))
+        return True
+
+    def choose(self, options: Sequence[Option]) -> int:
+        return self._rng.randrange(len(options))
+
+    def end_run(self) -> None:
+        return None
+
+
+class ReplayStrategy:
+    """Follows a recorded schedule exactly and stops at the first decision that differs."""
+
+    name = "replay"
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+        self._position = 0
+
+    def begin_run(self, run_index: int) -> bool:
+        self._position = 0
+        return run_index == 1
+
+    def choose(self, options: Sequence[Option]) -> int:
+        decisions = self.schedule.decisions
+        step = self._position + 1
+        if self._position >= len(decisions):
+            raise ScheduleDivergence(step, f"the run reached a decision among {len(options)} options "
+                                     f"but the schedule ends after {len(decisions)} decisions")
+        decision = decisions[self._position]
+        if decision.options != len(options):
+            raise ScheduleDivergence(step, f"the schedule expects {decision.options} options, the run "
+                                     f"offers {len(options)} ({', '.join(o.key for o in options)})")
+        if decision.fingerprint != fingerprint(o.key for o in options):
+            raise ScheduleDivergence(step, "the options offered are not the recorded ones "
+                                     f"({', '.join(o.key for o in options)})")
+        self._position += 1
+        return decision.index
+
+    def end_run(self) -> None:
+        if self._position < len(self.schedule.decisions):
+            raise ScheduleDivergence(self._position + 1, f"the run ended after {self._position} "
+                                     f"of the schedule's {len(self.schedule.decisions)} decisions")
+
+
+class GuidedStrategy:
+    """Follows a list of indices leniently: out-of-range or missing choices become 0.
+
+    Used by the shrinker and by Hypothesis, whose candidate choice lists need not
+    match a run exactly; the run then records the schedule it really followed.
+    """
+
+    name = "guided"
+
+    def __init__(self, indices: Sequence[int]) -> None:
+        self.indices = tuple(indices)
+        self._position = 0
+
+    def begin_run(self, run_index: int) -> bool:
+        self._position = 0
+        return run_index == 1
+
+    def choose(self, options: Sequence[Option]) -> int:
+        position = self._position
+        self._position += 1
+        if position < len(self.indices) and self.indices[position] < len(options):
+            return self.indices[position]
+        return 0
+
+    def end_run(self) -> None:
+        return None

@@ -1,0 +1,80 @@
+"""Quiescence of threads the controlled loop does not run itself.
+
+Thread work (executor items, aiosqlite's worker, any thread a scenario starts) must
+be finished or parked before the loop decides anything, so that what has arrived
+from threads at each decision does not depend on the operating system's timing.
+
+A thread is *parked* when its innermost Python frame is `threading.Condition.wait`
+and its waiter lock is still registered with the condition (nobody notified it).
+Every blocking primitive of `threading` and `queue` waits there, so an idle worker
+blocked in `queue.get()` or a thread waiting on an `Event` counts as parked.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+_CONDITION_WAIT = threading.Condition.wait.__code__
+from .realtime import monotonic as _real_monotonic
+
+
+def is_parked(frame: object) -> bool:
+    """True when `frame` (a thread's innermost frame) is blocked in an un-notified wait."""
+    if getattr(frame, "f_code", None) is not _CONDITION_WAIT:
+        return False
+    local_vars = frame.f_locals  # type: ignore[attr-defined]
+    waiter = local_vars.get("waiter")
+    condition = local_vars.get("self")
+    if waiter is None or condition is None:
+        return False
+    waiters = getattr(condition, "_waiters", ())
+    return waiter in waiters
+
+
+@dataclass(frozen=True)
+class BusyThread:
+    """A thread still doing work, with where it is (for error messages)."""
+
+    name: str
+    where: str
+
+
+class ThreadWatch:
+    """Knows which threads appeared since a run began and whether they are all quiet."""
+
+    def __init__(self) -> None:
+        self._baseline = frozenset(t.ident for t in threading.enumerate())
+        self._baseline_count = threading.active_count()
+
+    def may_be_busy(self) -> bool:
+        """Cheap check: could any thread started during the run still be working?"""
+        return threading.active_count() > self._baseline_count
+
+    def busy_threads(self) -> list[BusyThread]:
+        """Threads started during the run that are alive and not parked."""
+        frames = sys._current_frames()
+        busy: list[BusyThread] = []
+        for thread in threading.enumerate():
+            if thread.ident in self._baseline or not thread.is_alive():
+                continue
+            frame = frames.get(thread.ident or -1)
+            if frame is None or is_parked(frame):
+                continue
+            busy.append(BusyThread(thread.name, f"{frame.f_code.co_filename}:{frame.f_lineno}"))
+        return busy
+
+    def wait_quiet(self, timeout_s: float) -> list[BusyThread]:
+        """Block until every run thread is parked or gone; return the busy ones on timeout."""
+        if not self.may_be_busy():
+            return []
+        deadline = _real_monotonic() + timeout_s
+        pause = 0.0001
+        while True:
+            busy = self.busy_threads()
+            if not busy or _real_monotonic() >= deadline:
+                return busy
+            time.sleep(pause)
+            pause = min(pause * 2, 0.005)
