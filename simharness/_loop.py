@@ -175,6 +175,10 @@ class ControlledLoop(asyncio.BaseEventLoop):
     output. One loop serves exactly one run; `execution.Execution` creates it.
     """
 
+    #: The loop of the run in progress, for adapters running in other threads
+    #: (set and cleared by `execution.Execution`).
+    active: ControlledLoop | None = None
+
     def __init__(
         self,
         *,
@@ -322,6 +326,30 @@ class ControlledLoop(asyncio.BaseEventLoop):
                 self._work_executor = _ThreadPerItem()
             executor = self._work_executor
         return super().run_in_executor(executor, func, *args)
+
+    # ----- network and child processes: delegated to simnet / simproc -------------------
+    async def create_server(self, protocol_factory: Any, host: Any = None, port: Any = None,
+                            **kwargs: Any) -> Any:
+        from . import simnet
+        return await simnet.create_server(self, protocol_factory, host, port, **kwargs)
+
+    async def create_connection(self, protocol_factory: Any, host: Any = None, port: Any = None,
+                                **kwargs: Any) -> Any:
+        from . import simnet
+        return await simnet.create_connection(self, protocol_factory, host, port, **kwargs)
+
+    async def getaddrinfo(self, host: Any, port: Any, *, family: int = 0, type: int = 0,
+                          proto: int = 0, flags: int = 0) -> Any:
+        from . import simnet
+        return await simnet.getaddrinfo(self, host, port, family=family, type=type, proto=proto, flags=flags)
+
+    async def subprocess_exec(self, protocol_factory: Any, program: Any, *args: Any, **kwargs: Any) -> Any:
+        from . import simproc
+        return await simproc.subprocess_exec(self, protocol_factory, program, *args, **kwargs)
+
+    async def subprocess_shell(self, protocol_factory: Any, cmd: Any, **kwargs: Any) -> Any:
+        from . import simproc
+        return await simproc.subprocess_shell(self, protocol_factory, cmd, **kwargs)
 
     # ----- the scheduler ---------------------------------------------------------------
     def _run_once(self) -> None:

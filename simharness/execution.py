@@ -8,8 +8,11 @@ schedule in it and classifies the outcome into exactly one failure kind.
 from __future__ import annotations
 
 
+import contextlib
 import gc
 import traceback
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,22 +50,30 @@ class RunSettings:
         return RunSettings(**{**self.__dict__, **own}) if own else self
 
 
+#: Context-manager factories entered around a series of simulated runs, for adapters
+#: that patch a library while simulating (the SQLite adapter appends itself on import).
+ENVIRONMENT_PATCHES: list[Callable[[], AbstractContextManager[Any]]] = []
+
+
 class RunEnvironment:
-    """Shared by the runs of one exploration: virtual wall clock and watchdog."""
+    """Shared by the runs of one exploration: virtual wall clock, watchdog, adapters."""
 
     def __init__(self, settings: RunSettings) -> None:
         self.settings = settings
         self.clock = VirtualWallClock()
         self.watchdog = Watchdog(settings.blocked_loop_s)
+        self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> RunEnvironment:
-        self.clock.__enter__()
-        self.watchdog.__enter__()
+        stack = self._stack.__enter__()
+        stack.enter_context(self.clock)
+        stack.enter_context(self.watchdog)
+        for patch in ENVIRONMENT_PATCHES:
+            stack.enter_context(patch())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.watchdog.__exit__(*exc)
-        self.clock.__exit__(*exc)
+        self._stack.__exit__(None, None, None)
 
 
 def _describe_exception(error: BaseException) -> str:
@@ -99,6 +110,7 @@ class Execution:
             loop.abort = (kind, f"{what} for over {settings.blocked_loop_s:g} s at {where}")
 
         watchdog.on_stuck = stuck
+        ControlledLoop.active = loop
         failure: Failure | None = None
         divergence: ScheduleDivergence | None = None
         try:
@@ -118,6 +130,7 @@ class Execution:
         finally:
             watchdog.on_stuck = None
             watchdog.rearm()
+            ControlledLoop.active = None
         if failure is None and divergence is None:
             failure = self._after_return(loop)
         if failure is not None and settings.preemptive:
