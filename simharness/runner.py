@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ConfigError, ScheduleDivergence
+from .errors import ConfigError, ScheduleDivergence, TargetError
 from .execution import Execution, RunEnvironment, RunSettings
 from .outcome import Exploration, FoundFailure, RunResult
 from .realtime import perf_counter
@@ -53,6 +53,7 @@ def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | 
     options = options or ExploreOptions()
     settings = settings or RunSettings()
     scenario.check_variant(variant)
+    require_simulation(scenario)
     strategy = make_strategy(options.strategy, seed=options.seed, depth=options.depth, bound=options.bound)
     started = perf_counter()
     runs = 0
@@ -89,6 +90,14 @@ def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | 
         failed=failure is not None, elapsed_s=round(perf_counter() - started, 6), failure=failure,
         exhausted=exhausted, stored_replays=len(first or ()),
     )
+
+
+def require_simulation(scenario: Scenario) -> None:
+    """Refuse scenarios declared `backends=("real",)`: a simulated pass would claim too much."""
+    backends = tuple(scenario.options.get("backends", ("sim", "real")))
+    if "sim" not in backends:
+        raise TargetError(f"scenario {scenario.name!r} only runs on the real backend "
+                          f"(its race needs real threads or processes): use simharness stress")
 
 
 def _replay_in(execution: Execution, schedule: Schedule, *, detail: bool = False) -> RunResult:
@@ -133,6 +142,7 @@ def replay(scenario: Scenario, variant: str, schedule: str | Schedule, settings:
     """Run exactly one recorded schedule. Raises `ScheduleDivergence` if the run departs from it."""
     decoded = Schedule.decode(schedule) if isinstance(schedule, str) else schedule
     scenario.check_variant(variant)
+    require_simulation(scenario)
     decoded.check_scope(scenario.name, variant)
     base = settings or RunSettings()
     if decoded.preemptive != base.preemptive:
