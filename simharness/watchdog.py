@@ -51,8 +51,8 @@ class Watchdog:
         self.threshold_s = threshold_s
         # Called with (kind, where) when a step is stuck; the run being watched sets it.
         self.on_stuck: Callable[[str, str], None] | None = None
-        self._epoch = 0
-        self._in_step = False
+        self.epoch = 0  # bumped by the loop before every step
+        self.in_step = False
         self._thread = threading.current_thread()
         self._stop = threading.Event()
         self._fired = False
@@ -72,13 +72,6 @@ class Watchdog:
         if self._can_signal:
             signal.signal(_SIGNAL, self._previous_handler)  # type: ignore[arg-type]
 
-    def step_started(self) -> None:
-        self._epoch += 1
-        self._in_step = True
-
-    def step_ended(self) -> None:
-        self._in_step = False
-
     def _handle_signal(self, signum: int, frame: object) -> None:
         if self._fired:
             self._fired = False
@@ -94,9 +87,9 @@ class Watchdog:
         poll = min(0.05, self.threshold_s / 4)
         seen_epoch, since = -1, _real_monotonic()
         while not self._stop.wait(poll):
-            epoch = self._epoch
+            epoch = self.epoch
             now = _real_monotonic()
-            if epoch != seen_epoch or not self._in_step:
+            if epoch != seen_epoch or not self.in_step:
                 seen_epoch, since = epoch, now
                 continue
             if now - since < self.threshold_s:
