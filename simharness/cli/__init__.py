@@ -1,0 +1,13 @@
+"""The `simharness` command line: `main()` is the console-script entry point.
+
+Each command module registers its commands on `app` when imported; add one import
+line here per module.
+"""
+
+from __future__ import annotations
+
+from . import core  # noqa: F401  (registers list, explore, replay)
+from .app import app
+from .common import main
+
+__all__ = ["app", "main"]

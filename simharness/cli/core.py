@@ -1,0 +1,225 @@
+"""`simharness list`, `explore` and `replay`: thin layers over `simharness.runner`.
+
+Each command validates its input (a `SimharnessError` means exit 2), calls the
+Python API, prints what came back, and chooses the exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from ..discovery import load_directory, resolve, resolve_one
+from ..errors import ConfigError, SimharnessError, TargetError
+from ..execution import RunSettings
+from ..explain import Explanation, explain
+from ..outcome import Exploration, RunResult
+from ..runner import ExploreOptions, explore_variant, replay, require_simulation, run_strategy
+from ..scenario import Scenario
+from ..schedule import Schedule
+from ..serialize import exploration_document, replay_command, replay_document, to_jsonable
+from ..strategies import STRATEGY_NAMES, FifoStrategy
+from . import render
+from .app import app
+from .common import (
+    EXIT_FOUND, EXIT_OK, JsonOption, MaxStepsOption, ProgressBar, ScenariosDirOption, display_path,
+    emit_json, note, progress_enabled, require_at_least,
+)
+
+DEFAULT_SCENARIOS_DIR = "scenarios"
+
+
+def _settings(max_steps: int | None, preemptive: bool = False) -> RunSettings:
+    require_at_least("--max-steps", max_steps)
+    if max_steps is None:
+        return RunSettings(preemptive=preemptive)
+    return RunSettings(preemptive=preemptive, max_steps=max_steps)
+
+
+def _is_path_target(target: str) -> bool:
+    return target.partition("::")[0].endswith(".py") or "::" in target
+
+
+def _plan(target: str, scenarios: tuple[Scenario, ...], variant: str | None) -> list[tuple[Scenario, str]]:
+    """The (scenario, variant) pairs to explore.
+
+    One scenario: `--variant` must be one of its variants. Several (a file target):
+    `--variant` picks that variant where a scenario has it; scenarios that only run
+    on the real backend are skipped with a note instead of failing the whole target.
+    """
+    if len(scenarios) == 1:
+        scenario = scenarios[0]
+        if variant is not None:
+            scenario.check_variant(variant)
+        require_simulation(scenario)
+        return [(scenario, v) for v in ([variant] if variant else scenario.variant_names)]
+    plan: list[tuple[Scenario, str]] = []
+    for scenario in scenarios:
+        try:
+            require_simulation(scenario)
+        except TargetError:
+            note(f"skipping {scenario.name}: it only runs on the real backend (use simharness stress)")
+            continue
+        if variant is None:
+            plan.extend((scenario, v) for v in scenario.variant_names)
+        elif variant in scenario.variants:
+            plan.append((scenario, variant))
+    if not plan:
+        if variant is not None:
+            known = sorted({v for s in scenarios for v in s.variant_names})
+            raise TargetError(f"no scenario of {target} has variant {variant!r} (valid: {', '.join(known)})")
+        raise TargetError(f"{target} names no scenario that runs in simulation")
+    return plan
+
+
+def _replay_target(target: str, scenario: Scenario, several: bool) -> str:
+    """The target to print in a replay line: as typed, narrowed to one scenario if needed."""
+    if not several:
+        return target
+    if _is_path_target(target):
+        return f"{target.partition('::')[0]}::{scenario.name}"
+    return f"{display_path(scenario.source_file)}::{scenario.name}"
+
+
+def _fifo_run(scenario: Scenario, variant: str, settings: RunSettings, preemptive: bool) -> RunResult:
+    """The detailed default-order run of a variant, in the mode of the schedule it is compared with."""
+    fifo_settings = RunSettings(**{**settings.__dict__, "preemptive": preemptive})
+    return run_strategy(scenario, variant, FifoStrategy(), fifo_settings, detail=True)
+
+
+@app.command("list")
+def list_command(
+    targets: Annotated[list[str] | None, typer.Argument(
+        metavar="[TARGET...]", help="PATH.py, PATH.py::NAME or NAME (default: every scenario in the folder).")] = None,
+    scenarios_dir: ScenariosDirOption = DEFAULT_SCENARIOS_DIR,
+    json_output: JsonOption = False,
+) -> None:
+    """Show each scenario: name, source file, variants and what each is expected to do."""
+    scenarios: list[Scenario] = []
+    if targets:
+        for target in targets:
+            scenarios.extend(resolve(target, scenarios_dir).scenarios)
+    else:
+        scenarios.extend(load_directory(scenarios_dir))
+    if json_output:
+        emit_json({"scenarios": [{
+            "name": s.name, "file": display_path(s.source_file), "line": s.source_line,
+            "doc": s.doc, "variants": list(s.variant_names),
+            "expect": {v: s.expectation(v) for v in s.variant_names},
+            "options": to_jsonable(s.options),
+        } for s in scenarios]})
+        return
+    if not scenarios:
+        note(f"no scenarios found in {scenarios_dir}/")
+    for scenario in scenarios:
+        render.scenario_listing(scenario)
+
+
+@app.command("explore")
+def explore_command(
+    target: Annotated[str, typer.Argument(help="PATH.py, PATH.py::NAME or NAME.")],
+    variant: Annotated[str | None, typer.Option("--variant", "-v", help="Explore only this variant.")] = None,
+    strategy: Annotated[str, typer.Option(
+        "--strategy", "-s", help=f"How to choose schedules: {', '.join(STRATEGY_NAMES)}.")] = "pct",
+    runs: Annotated[int, typer.Option("--runs", "-n", metavar="N", help="Schedules to try per variant.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", metavar="S", help="Schedule i derives from (S, i).")] = 0,
+    depth: Annotated[int, typer.Option("--depth", metavar="D", help="PCT depth (priority change points + 1).")] = 3,
+    bound: Annotated[int | None, typer.Option(
+        "--bound", metavar="B", help="dfs only: at most B non-default choices per schedule.")] = None,
+    max_steps: MaxStepsOption = None,
+    preemptive: Annotated[bool, typer.Option(
+        "--preemptive", help="Also let any ready callback run next (orders asyncio itself never produces).")] = False,
+    no_shrink: Annotated[bool, typer.Option("--no-shrink", help="Report the failing schedule as found.")] = False,
+    json_output: JsonOption = False,
+    scenarios_dir: ScenariosDirOption = DEFAULT_SCENARIOS_DIR,
+) -> None:
+    """Run up to N schedules per variant; stop a variant at its first failure and print how to replay it."""
+    if strategy not in STRATEGY_NAMES:
+        raise ConfigError(f"unknown strategy {strategy!r} (choose one of: {', '.join(STRATEGY_NAMES)})")
+    if bound is not None and strategy != "dfs":
+        raise ConfigError("--bound only applies to --strategy dfs")
+    options = ExploreOptions(strategy=strategy, runs=runs, seed=seed, depth=depth, bound=bound,
+                             shrink=not no_shrink)
+    settings = _settings(max_steps, preemptive)
+    selection = resolve(target, scenarios_dir)
+    plan = _plan(target, selection.scenarios, variant)
+    several = len(selection.scenarios) > 1
+    custom_dir = scenarios_dir if scenarios_dir != DEFAULT_SCENARIOS_DIR and not _is_path_target(target) else None
+
+    def replay_line(exploration: Exploration) -> str:
+        assert exploration.failure is not None
+        scenario = next(s for s in selection.scenarios if s.name == exploration.scenario)
+        return replay_command(_replay_target(target, scenario, several), exploration.variant,
+                              exploration.failure.schedule, scenarios_dir=custom_dir, max_steps=max_steps)
+
+    explorations: list[Exploration] = []
+    for scenario, chosen in plan:
+        with ProgressBar(f"{scenario.name} [{chosen}]", enabled=progress_enabled(json_output)) as bar:
+            exploration = explore_variant(scenario, chosen, options, settings, progress=bar)
+        explorations.append(exploration)
+        if not json_output:
+            _print_exploration(scenario, exploration, options.runs, replay_line, settings)
+    if json_output:
+        emit_json(exploration_document(target, explorations, replay=replay_line))
+    raise typer.Exit(EXIT_FOUND if any(e.failed for e in explorations) else EXIT_OK)
+
+
+def _print_exploration(scenario: Scenario, exploration: Exploration, runs: int,
+                       replay_line: Callable[[Exploration], str], settings: RunSettings) -> None:
+    failure = exploration.failure
+    line = replay_line(exploration) if failure is not None else None
+    render.exploration_outcome(exploration, runs, line)
+    if failure is None:
+        return
+    try:
+        detailed = replay(scenario, exploration.variant, failure.schedule, settings, trace=True)
+        fifo = _fifo_run(scenario, exploration.variant, settings, detailed.schedule.preemptive)
+        explanation = explain(detailed, fifo)
+    except SimharnessError as error:  # the finding stands; only the "why" is missing
+        note(f"could not explain the failure: {error}", "yellow")
+        return
+    if detailed.trace_hash != failure.trace_hash:
+        note(f"warning: replaying the schedule gave trace-hash {detailed.trace_hash}, "
+             f"not {failure.trace_hash}: the scenario is not deterministic under simharness", "yellow")
+    render.explanation_short(explanation)
+
+
+@app.command("replay")
+def replay_command_(
+    target: Annotated[str, typer.Argument(help="PATH.py, PATH.py::NAME or NAME (one scenario).")],
+    schedule: Annotated[str, typer.Option("--schedule", metavar="SCHEDULE", help="Schedule printed by explore.")],
+    variant: Annotated[str | None, typer.Option(
+        "--variant", "-v", help="Variant the schedule was recorded for (optional if the scenario has one).")] = None,
+    trace: Annotated[bool, typer.Option("--trace", help="Print every step and why the run failed.")] = False,
+    max_steps: MaxStepsOption = None,
+    json_output: JsonOption = False,
+    scenarios_dir: ScenariosDirOption = DEFAULT_SCENARIOS_DIR,
+) -> None:
+    """Run exactly one schedule; exit 1 if it fails, 0 if it passes, 2 if it does not fit the scenario."""
+    decoded = Schedule.decode(schedule)
+    settings = _settings(max_steps)
+    scenario = resolve_one(target, scenarios_dir)
+    if variant is None:
+        if len(scenario.variant_names) != 1:
+            raise TargetError(f"scenario {scenario.name!r} has several variants: name one with --variant "
+                              f"(valid: {', '.join(scenario.variant_names)})")
+        variant = scenario.variant_names[0]
+    detailed = trace or json_output
+    result = replay(scenario, variant, decoded, settings, trace=detailed)
+    explanation: Explanation | None = None
+    fifo: RunResult | None = None
+    if detailed:
+        fifo = _fifo_run(scenario, variant, settings, decoded.preemptive)
+        explanation = explain(result, fifo)
+    if json_output:
+        emit_json(replay_document(target, result, fifo, explanation))
+    else:
+        render.run_outcome(result)
+        if trace:
+            render.trace_listing(result.trace, result.decision_log)
+            assert explanation is not None
+            render.explanation_long(explanation)
+    raise typer.Exit(EXIT_FOUND if result.failed else EXIT_OK)
+
