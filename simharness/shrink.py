@@ -1,79 +1,165 @@
 """Shrinking a failing schedule toward fewer, earlier departures from the default order.
 
-A candidate is a list of choice indices replayed leniently (`GuidedStrategy`); it is
-kept when it fails with the same kind and is smaller in shortlex order of (number of
-non-default choices, length, indices). Passes are deterministic and every accepted
-candidate is strictly smaller, so shrinking always ends.
+A candidate is a tuple of choice indices replayed leniently (`GuidedStrategy`: a
+choice that no longer fits becomes 0, missing ones are 0), and the run records the
+schedule it really followed. A candidate is kept when its run fails with the same
+kind and that recorded schedule is smaller in the order
+
+    (number of non-default choices, number of decisions, indices shortlex).
+
+Passes are deterministic and every accepted candidate is strictly smaller in a
+well-founded order, so shrinking always ends; `max_replays` also caps the work.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from .execution import Execution
 from .outcome import RunResult
 from .strategies import GuidedStrategy
 
+Indices = tuple[int, ...]
+Size = tuple[int, int, Indices]
 
-def _size(result: RunResult) -> tuple[int, int, tuple[int, ...]]:
-    indices = result.schedule.indices
+#: Default cap on the replays one shrink may use (each replay is one run).
+MAX_REPLAYS = 2000
+
+
+def size_of(indices: Indices) -> Size:
+    """The order shrinking minimises: deviations first, then length, then shortlex.
+
+    Trailing default choices do not count: a lenient replay adds them by itself.
+    """
+    indices = trimmed(indices)
     return (sum(1 for i in indices if i), len(indices), indices)
 
 
-def _trimmed(indices: tuple[int, ...]) -> tuple[int, ...]:
+def trimmed(indices: Indices) -> Indices:
+    """`indices` without trailing zeros (a lenient replay treats missing choices as 0)."""
     end = len(indices)
     while end and indices[end - 1] == 0:
         end -= 1
     return indices[:end]
 
 
-def shrink_failure(execution: Execution, found: RunResult, max_replays: int = 2000) -> tuple[RunResult, int]:
-    """Return the smallest failing run found from `found`, and how many replays it took."""
-    assert found.failure is not None
-    kind = found.failure.kind
-    best = found
-    replays = 0
-    seen: set[tuple[int, ...]] = set()
+@dataclass(frozen=True)
+class ShrinkOutcome:
+    """What shrinking produced: the smallest failing run and the replays it cost."""
 
-    def attempt(indices: tuple[int, ...]) -> bool:
-        nonlocal best, replays
-        indices = _trimmed(indices)
-        if indices in seen or replays >= max_replays:
+    result: RunResult
+    replays: int
+
+
+class _Shrinker:
+    """Holds the best failing run so far and tries candidates against it."""
+
+    def __init__(self, execution: Execution, found: RunResult, max_replays: int) -> None:
+        assert found.failure is not None
+        self.execution = execution
+        self.kind = found.failure.kind
+        self.best = found
+        self.max_replays = max_replays
+        self.replays = 0
+        self._seen: set[Indices] = set()
+
+    @property
+    def current(self) -> Indices:
+        return trimmed(self.best.schedule.indices)
+
+    @property
+    def spent(self) -> bool:
+        return self.replays >= self.max_replays
+
+    def attempt(self, candidate: Indices) -> bool:
+        """Run `candidate`; keep it (and return True) if it fails the same way and is smaller."""
+        candidate = trimmed(candidate)
+        if candidate in self._seen or self.spent or size_of(candidate) >= size_of(self.current):
             return False
-        seen.add(indices)
-        strategy = GuidedStrategy(indices)
+        self._seen.add(candidate)
+        strategy = GuidedStrategy(candidate)
         strategy.begin_run(1)
-        replays += 1
-        result = execution.run(strategy)
-        if result.failure is not None and result.failure.kind == kind and _size(result) < _size(best):
-            best = result
-            return True
-        return False
+        self.replays += 1
+        result = self.execution.run(strategy)
+        strategy.end_run()
+        if result.failure is None or result.failure.kind != self.kind:
+            return False
+        if size_of(result.schedule.indices) >= size_of(self.best.schedule.indices):
+            return False
+        self.best = result
+        return True
 
+
+def _deviations(indices: Indices) -> list[int]:
+    return [position for position, index in enumerate(indices) if index]
+
+
+def _truncations(current: Indices) -> Iterator[Indices]:
+    # Everything after a deviation back to default: removes whole tails at once.
+    for position in _deviations(current):
+        yield current[:position]
+
+
+def _zero_singles(current: Indices) -> Iterator[Indices]:
+    for position in _deviations(current):
+        yield current[:position] + (0,) + current[position + 1:]
+
+
+def _zero_pairs(current: Indices) -> Iterator[Indices]:
+    # Two deviations that only fail together (or only pass together) need one step.
+    spots = _deviations(current)
+    for first, second in zip(spots, spots[1:]):
+        out = list(current)
+        out[first] = out[second] = 0
+        yield tuple(out)
+
+
+def _deletions(current: Indices) -> Iterator[Indices]:
+    # Dropping a decision shifts later choices one decision earlier: when a deviation
+    # removed one decision point, the rest of the schedule still lines up.
+    for position in range(len(current)):
+        yield current[:position] + current[position + 1:]
+
+
+def _lowerings(current: Indices) -> Iterator[Indices]:
+    for position in _deviations(current):
+        for lower in range(1, current[position]):
+            yield current[:position] + (lower,) + current[position + 1:]
+
+
+def _moves_earlier(current: Indices) -> Iterator[Indices]:
+    for position in range(1, len(current)):
+        if current[position] and not current[position - 1]:
+            yield current[:position - 1] + (current[position], 0) + current[position + 1:]
+
+
+#: Passes from the most to the least effective; each yields candidates built from the
+#: current best. After any success the passes start again from the first.
+PASSES: tuple[Callable[[Indices], Iterator[Indices]], ...] = (
+    _truncations, _zero_singles, _zero_pairs, _deletions, _lowerings, _moves_earlier,
+)
+
+
+def shrink(execution: Execution, found: RunResult, max_replays: int = MAX_REPLAYS) -> ShrinkOutcome:
+    """Shrink the failing run `found` to the smallest failing run the passes reach."""
+    shrinker = _Shrinker(execution, found, max_replays)
     improved = True
-    while improved and replays < max_replays:
+    while improved and not shrinker.spent:
         improved = False
-        current = _trimmed(best.schedule.indices)
-        # Pass 1: drop each non-default choice (make it the default).
-        for position in range(len(current)):
-            if current[position] and attempt(current[:position] + (0,) + current[position + 1:]):
-                improved = True
-                break
-        if improved:
-            continue
-        # Pass 2: lower each non-default choice toward 0.
-        for position in range(len(current)):
-            for lower in range(1, current[position]):
-                if attempt(current[:position] + (lower,) + current[position + 1:]):
+        for make_candidates in PASSES:
+            # Candidates come from the best at the start of the pass; after a success
+            # the pass is restarted on the new best, so no stale candidate is tried.
+            for candidate in make_candidates(shrinker.current):
+                if shrinker.attempt(candidate):
                     improved = True
                     break
-            if improved:
+            if improved or shrinker.spent:
                 break
-        if improved:
-            continue
-        # Pass 3: move a non-default choice one decision earlier.
-        for position in range(1, len(current)):
-            if current[position] and not current[position - 1]:
-                moved = current[:position - 1] + (current[position], 0) + current[position + 1:]
-                if attempt(moved):
-                    improved = True
-                    break
-    return best, replays
+    return ShrinkOutcome(shrinker.best, shrinker.replays)
+
+
+def shrink_failure(execution: Execution, found: RunResult, max_replays: int = MAX_REPLAYS) -> tuple[RunResult, int]:
+    """Return the smallest failing run found from `found`, and how many replays it took."""
+    outcome = shrink(execution, found, max_replays)
+    return outcome.result, outcome.replays
