@@ -17,5 +17,6 @@ app = typer.Typer(
     add_completion=False,
     # A traceback is never the answer to user input: main() reports errors as one line.
     pretty_exceptions_enable=False,
+    # Plain click help and usage errors: compact, and readable when piped.
     rich_markup_mode=None,
 )

@@ -119,7 +119,7 @@ def list_command(
 
 @app.command("explore")
 def explore_command(
-    target: Annotated[str, typer.Argument(help="PATH.py, PATH.py::NAME or NAME.")],
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="PATH.py, PATH.py::NAME or NAME.")],
     variant: Annotated[str | None, typer.Option("--variant", "-v", help="Explore only this variant.")] = None,
     strategy: Annotated[str, typer.Option(
         "--strategy", "-s", help=f"How to choose schedules: {', '.join(STRATEGY_NAMES)}.")] = "pct",
@@ -188,7 +188,7 @@ def _print_exploration(scenario: Scenario, exploration: Exploration, runs: int,
 
 @app.command("replay")
 def replay_command_(
-    target: Annotated[str, typer.Argument(help="PATH.py, PATH.py::NAME or NAME (one scenario).")],
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="PATH.py, PATH.py::NAME or NAME (one scenario).")],
     schedule: Annotated[str, typer.Option("--schedule", metavar="SCHEDULE", help="Schedule printed by explore.")],
     variant: Annotated[str | None, typer.Option(
         "--variant", "-v", help="Variant the schedule was recorded for (optional if the scenario has one).")] = None,
