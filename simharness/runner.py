@@ -17,9 +17,21 @@ from .scenario import Scenario
 from .schedule import Schedule
 from .strategies import ReplayStrategy, make_strategy
 from .strategies.base import Strategy
+from .store import FailureStore, StoreArg, StoreSession as _StoreSession
 
 #: Called after each run with (runs done, runs planned); used for progress bars.
 Progress = Callable[[int, int], None]
+
+
+class _DefaultStore:
+    """Type of `DEFAULT_STORE`: "use the failure store configured for this directory"."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT_STORE"
+
+
+#: `explore(store=DEFAULT_STORE)`: the store `$SIMHARNESS_STORE` or `.simharness/` names.
+DEFAULT_STORE = _DefaultStore()
 
 
 @dataclass(frozen=True)
@@ -44,11 +56,13 @@ class ExploreOptions:
 
 def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | None = None,
                     settings: RunSettings | None = None, *, progress: Progress | None = None,
-                    first: list[Schedule] | None = None) -> Exploration:
+                    first: list[Schedule] | None = None, store: StoreArg = None) -> Exploration:
     """Run up to `options.runs` schedules of one variant; stop at the first failure.
 
-    `first` holds schedules to replay before exploring (the failure store's entries);
-    one that still fails is reported as run 0's finding.
+    `first` holds schedules to replay before exploring; `store` (a `FailureStore`, a
+    path, or None for none) adds its remembered failures of this variant to them and
+    records the failure found. A replayed schedule that still fails is reported as
+    run 0's finding; stored ones that diverge or pass are dropped from the store.
     """
     options = options or ExploreOptions()
     settings = settings or RunSettings()
@@ -59,16 +73,27 @@ def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | 
     runs = 0
     found: RunResult | None = None
     found_index = 0
+    stored_from: Schedule | None = None
+    remembered = _StoreSession.open(store, scenario.name, variant)
+    replays = list(first or ()) + list(remembered.schedules)
     with RunEnvironment(settings) as environment:
         execution = Execution(scenario, variant, environment)
-        for stored in first or ():
+        for stored in replays:
+            if stored.preemptive != execution.settings.preemptive:
+                continue  # recorded in the other mode: not applicable to this exploration
+            from_store = remembered.holds(stored)
             try:
                 result = _replay_in(execution, stored)
-            except ScheduleDivergence:
+            except ScheduleDivergence as divergence:
+                if from_store:
+                    remembered.forget(stored, f"it diverges now ({divergence.detail})")
                 continue
             if result.failed:
                 found, found_index = result, 0
+                stored_from = stored if from_store else None
                 break
+            if from_store:
+                remembered.forget(stored, "it passes now")
         if found is None:
             for index in range(1, options.runs + 1):
                 if not strategy.begin_run(index):
@@ -84,11 +109,14 @@ def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | 
         failure = None
         if found is not None:
             failure = _finding(execution, found, found_index, options.shrink)
+    if failure is not None:
+        remembered.remember(failure, strategy=options.strategy, seed=options.seed, depth=options.depth,
+                            runs=options.runs, superseded=stored_from)
     exhausted = bool(getattr(strategy, "exhausted", False))
     return Exploration(
         scenario=scenario.name, variant=variant, strategy=options.strategy, seed=options.seed, runs=runs,
         failed=failure is not None, elapsed_s=round(perf_counter() - started, 6), failure=failure,
-        exhausted=exhausted, stored_replays=len(first or ()),
+        exhausted=exhausted, stored_replays=len(replays), notes=tuple(remembered.notes),
     )
 
 
@@ -129,12 +157,18 @@ def _finding(execution: Execution, found: RunResult, run_index: int, shrink: boo
 
 
 def explore(scenario: Scenario, variants: list[str] | None = None, options: ExploreOptions | None = None,
-            settings: RunSettings | None = None, *, progress: Progress | None = None) -> list[Exploration]:
-    """Explore the given variants (all by default) of a scenario, one `Exploration` each."""
+            settings: RunSettings | None = None, *, progress: Progress | None = None,
+            store: StoreArg | _DefaultStore = DEFAULT_STORE) -> list[Exploration]:
+    """Explore the given variants (all by default) of a scenario, one `Exploration` each.
+
+    By default the failure store (`$SIMHARNESS_STORE`, else `.simharness/failures.db`)
+    is replayed first and remembers what is found; `store=None` explores without it.
+    """
     chosen = variants or list(scenario.variant_names)
     for variant in chosen:
         scenario.check_variant(variant)
-    return [explore_variant(scenario, v, options, settings, progress=progress) for v in chosen]
+    used = FailureStore.default() if isinstance(store, _DefaultStore) else store
+    return [explore_variant(scenario, v, options, settings, progress=progress, store=used) for v in chosen]
 
 
 def replay(scenario: Scenario, variant: str, schedule: str | Schedule, settings: RunSettings | None = None,
