@@ -19,6 +19,7 @@ from .runner import ExploreOptions, explore, explore_variant, replay, run_strate
 from .scenario import Scenario, scenario
 from .schedule import Decision, Schedule
 from .strategies import Option, Strategy
+from . import simsqlite  # noqa: F401  (registers the SQLite adapter)
 
 __version__ = "0.1.0"
 
