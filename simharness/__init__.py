@@ -8,6 +8,7 @@ state invariants with `invariant()`, and explore or replay them with `explore()`
 from __future__ import annotations
 
 from .api import checkpoint, invariant
+from .determinism import DeterminismReport, check_determinism
 from .discovery import load_file, resolve, resolve_one
 from .errors import (
     ConfigError, ScenarioLoadError, ScheduleDecodeError, ScheduleDivergence, SimharnessError,
@@ -24,7 +25,7 @@ from . import simsqlite  # noqa: F401  (registers the SQLite adapter)
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConfigError", "Decision", "ExploreOptions", "Exploration", "Failure", "FoundFailure", "Option",
+    "ConfigError", "Decision", "DeterminismReport", "check_determinism", "ExploreOptions", "Exploration", "Failure", "FoundFailure", "Option",
     "RunResult", "RunSettings", "Scenario", "ScenarioLoadError", "Schedule", "ScheduleDecodeError",
     "ScheduleDivergence", "SimharnessError", "Strategy", "TargetError", "TraceStep",
     "UnsupportedInSimulation", "checkpoint", "explore", "explore_variant", "invariant", "load_file",

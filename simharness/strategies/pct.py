@@ -2,9 +2,14 @@
 
 Every actor (an option key: a timer, a connection, a checkpointing task, the FIFO
 queue itself) gets a random priority when first seen; the highest-priority option
-runs. At d-1 change points, drawn uniformly among the expected number of decisions,
-the winner's priority drops below every initial one. A bug of depth d is then found
-with probability at least 1/(n k^(d-1)) per schedule.
+runs. At change points, drawn uniformly among the expected number of decisions, the
+winner's priority drops below every initial one.
+
+Each schedule draws how many change points it uses, uniformly from 0 to d-1, rather
+than always d-1: a bug of depth d' <= d is then found with probability at least
+1/(d n k^(d'-1)) per schedule. With always d-1 points, shallow bugs that need one
+actor to keep its lead for many decisions (a long window) were almost never found,
+because a change point nearly always landed inside the window.
 
 Two guards keep one actor from monopolising a run: an actor that wins
 `streak_limit` decisions in a row while others wait is demoted to the bottom (a
@@ -45,7 +50,8 @@ class PCTStrategy:
         self._rng = rng
         self._priority = {}
         length = max(self._expected_length, self.depth)
-        points = sorted(rng.sample(range(1, length + 1), self.depth - 1))
+        count = rng.randrange(self.depth)
+        points = sorted(rng.sample(range(1, length + 1), count))
         # The j-th change point lowers the winner to (d - j) / (d + 1): below every
         # initial priority (all > 1), later change points lower still.
         self._change_points = {p: j for j, p in enumerate(points, start=1)}
