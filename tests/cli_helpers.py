@@ -23,7 +23,8 @@ class Completed:
 
 
 def run_cli(*args: str, cwd: Path | str = ROOT, timeout: float = 120) -> Completed:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # No failure store: a remembered failure would be replayed first and change run indices.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SIMHARNESS_STORE": "off"}
     env.pop("SIMHARNESS_DEBUG", None)
     done = subprocess.run([sys.executable, "-m", "simharness", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)

@@ -7,13 +7,17 @@ explore prints (run exactly as printed), and the --json documents.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import FIXTURES, RACE, field, run_cli
+from cli_helpers import FIXTURES, RACE, ROOT, field, run_cli
 from simharness.schedule import Schedule, scope_of
 from simharness.serialize import replay_command, to_jsonable
 
@@ -202,3 +206,40 @@ def test_serialize_helpers_give_json_types_and_quoted_commands() -> None:
         "a": [1, None], "b": "x", "c": [1, 3], "d": "int"}
     assert replay_command("my dir/x.py::a", "v", "s1f-abcdef") == (
         "simharness replay 'my dir/x.py::a' --variant v --schedule s1f-abcdef")
+
+
+def _stderr_on_a_terminal(*args: str) -> tuple[int, str, str]:
+    """Run the command with stderr on a pseudo-terminal; return (code, stdout, terminal text)."""
+    master, slave = os.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # keep reading, or rich blocks once the pty buffer is full
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SIMHARNESS_STORE": "off", "TERM": "xterm"}
+    done = subprocess.run([sys.executable, "-m", "simharness", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=slave, text=True, timeout=300)
+    os.close(slave)
+    reader.join(timeout=10)
+    os.close(master)
+    return done.returncode, done.stdout, b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_only_without_json() -> None:
+    target = str(FIXTURES / "slow.py")
+    code, out, terminal = _stderr_on_a_terminal("explore", target, "--strategy", "random", "--runs", "700")
+    assert code == 0
+    assert "passed all 700 runs" in out
+    assert "many-checkpoints [default]" in terminal and "/700" in terminal
+    code, out, terminal = _stderr_on_a_terminal("explore", target, "--strategy", "random", "--runs", "700", "--json")
+    assert code == 0 and json.loads(out)["results"][0]["runs"] == 700
+    assert "/700" not in terminal

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
@@ -100,7 +101,8 @@ class ProgressBar:
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                       TimeElapsedColumn(), console=err, transient=True)
             self._progress.start()
-            self._task = self._progress.add_task(self.description, total=total)
+            # The description holds "[variant]": escape it, or rich reads it as markup.
+            self._task = self._progress.add_task(escape(self.description), total=total)
         self._progress.update(self._task, completed=done, total=total)
 
     def __enter__(self) -> ProgressBar:

@@ -39,7 +39,10 @@ def exploration_outcome(exploration: Exploration, planned_runs: int, replay_line
         else:
             say(f"{head} passed all {exploration.runs} runs ({how})", "green")
         return
-    say(f"{head} FAILED at run {failure.run_index} of {planned_runs} ({how})", "bold red")
+    if failure.run_index == 0:  # a remembered failure, replayed before exploring, still fails
+        say(f"{head} FAILED replaying a stored failure before exploring ({how})", "bold red")
+    else:
+        say(f"{head} FAILED at run {failure.run_index} of {planned_runs} ({how})", "bold red")
     say(f"kind: {failure.kind}")
     say(f"message: {failure.message}")
     say(f"run-index: {failure.run_index}")
