@@ -93,7 +93,7 @@ def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | 
                 stored_from = stored if from_store else None
                 break
             if from_store:
-                remembered.forget(stored, "it passes now")
+                remembered.forget(stored, "it passes now", fixed=True)
         if found is None:
             for index in range(1, options.runs + 1):
                 if not strategy.begin_run(index):

@@ -38,6 +38,10 @@ _SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_MS = 10_000
 
 
+#: What a store operation may raise that must never fail a run.
+_STORE_ERRORS = (sqlite3.Error, OSError, OverflowError, ValueError)
+
+
 class StoreWarning(UserWarning):
     """A failure-store entry was dropped, or the store could not be used."""
 
@@ -109,7 +113,7 @@ class FailureStore:
                 db.execute("DROP TABLE IF EXISTS failures")
                 db.execute(
                     "CREATE TABLE failures (scenario TEXT NOT NULL, variant TEXT NOT NULL, "
-                    "schedule TEXT NOT NULL, kind TEXT NOT NULL, strategy TEXT NOT NULL, seed INTEGER NOT NULL, "
+                    "schedule TEXT NOT NULL, kind TEXT NOT NULL, strategy TEXT NOT NULL, seed TEXT NOT NULL, "
                     "depth INTEGER NOT NULL, runs INTEGER NOT NULL, run_index INTEGER NOT NULL, "
                     "recorded_at REAL NOT NULL, PRIMARY KEY (scenario, variant, schedule))"
                 )
@@ -121,8 +125,9 @@ class FailureStore:
 
     def record(self, failure: StoredFailure) -> None:
         """Save `failure` (again): a schedule already stored for its scenario variant is refreshed."""
+        # Seeds are 64-bit unsigned (derived seeds): TEXT, since SQLite integers are signed.
         row = (failure.scenario, failure.variant, failure.schedule, failure.kind, failure.strategy,
-               failure.seed, failure.depth, failure.runs, failure.run_index, failure.recorded_at or wall_time())
+               str(failure.seed), failure.depth, failure.runs, failure.run_index, failure.recorded_at or wall_time())
         with self._connect() as db:
             db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
@@ -141,7 +146,7 @@ class FailureStore:
             query += " WHERE " + " AND ".join(where)
         with self._connect() as db:
             rows = db.execute(query + " ORDER BY recorded_at DESC, schedule", args).fetchall()
-        return [StoredFailure(*row) for row in rows]
+        return [StoredFailure(*row[:5], int(row[5]), *row[6:]) for row in rows]
 
     def drop(self, scenario: str, variant: str, schedule: str) -> None:
         """Forget one stored failure (no error if it is not there)."""
@@ -190,7 +195,7 @@ class StoreSession:
             if session.store is None:
                 return session
             entries = session.store.entries(scenario, variant)
-        except (sqlite3.Error, OSError) as error:
+        except _STORE_ERRORS as error:
             session._unusable(error)
             return session
         kept: list[Schedule] = []
@@ -210,11 +215,14 @@ class StoreSession:
         """Whether `schedule` came from the store (rather than from the caller's `first`)."""
         return schedule.encode() in self._texts
 
-    def forget(self, schedule: Schedule, reason: str) -> None:
-        """Drop a stored schedule that no longer reproduces its failure."""
+    def forget(self, schedule: Schedule, reason: str, *, fixed: bool = False) -> None:
+        """Drop a stored schedule that no longer reproduces its failure.
+
+        `fixed`: it ran and passed, the expected end of a fixed bug (a note, no warning).
+        """
         entry = self._texts.pop(schedule.encode(), None)
         if entry is not None:
-            self._drop(entry, reason)
+            self._drop(entry, reason, expected=fixed)
 
     def remember(self, failure: FoundFailure, *, strategy: str, seed: int, depth: int, runs: int,
                  superseded: Schedule | None = None) -> None:
@@ -228,17 +236,18 @@ class StoreSession:
             self.store.record(entry)
             if superseded is not None and superseded.encode() != failure.schedule:
                 self.store.drop(self.scenario, self.variant, superseded.encode())
-        except (sqlite3.Error, OSError) as error:
+        except _STORE_ERRORS as error:
             self._unusable(error)
 
-    def _drop(self, entry: StoredFailure, reason: str) -> None:
+    def _drop(self, entry: StoredFailure, reason: str, *, expected: bool = False) -> None:
         note = f"failure store: dropped {entry.scenario} --variant {entry.variant} {entry.schedule}: {reason}"
         try:
             if self.store is not None:
                 self.store.drop(entry.scenario, entry.variant, entry.schedule)
-        except (sqlite3.Error, OSError) as error:
+        except _STORE_ERRORS as error:
             self._unusable(error)
-        warn(note)
+        if not expected:
+            warn(note)
         self.notes.append(note)
 
     def _unusable(self, error: BaseException) -> None:
