@@ -243,3 +243,15 @@ def test_progress_bar_on_a_terminal_only_without_json() -> None:
     code, out, terminal = _stderr_on_a_terminal("explore", target, "--strategy", "random", "--runs", "700", "--json")
     assert code == 0 and json.loads(out)["results"][0]["runs"] == 700
     assert "/700" not in terminal
+
+
+def test_failure_store_is_replayed_first_and_can_be_turned_off(tmp_path: Path) -> None:
+    store = str(tmp_path / "failures.db")
+    first = run_cli("explore", LOST, "--variant", "buggy", "--store", store)
+    assert first.code == 1 and int(field(first.out, "run-index")) >= 1
+    again = run_cli("explore", LOST, "--variant", "buggy", "--store", store)
+    assert again.code == 1
+    assert field(again.out, "run-index") == "0"  # the remembered failure, replayed before exploring
+    assert field(again.out, "trace-hash") == field(first.out, "trace-hash")
+    fresh = run_cli("explore", LOST, "--variant", "buggy", "--store", store, "--no-store")
+    assert field(fresh.out, "run-index") == field(first.out, "run-index")

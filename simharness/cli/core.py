@@ -6,6 +6,7 @@ Python API, prints what came back, and chooses the exit code.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from ..runner import ExploreOptions, explore_variant, replay, require_simulation
 from ..scenario import Scenario
 from ..schedule import Schedule
 from ..serialize import exploration_document, replay_command, replay_document, to_jsonable
+from ..store import FailureStore, StoreArg, StoreWarning
 from ..strategies import STRATEGY_NAMES, FifoStrategy
 from . import render
 from .app import app
@@ -132,6 +134,11 @@ def explore_command(
     preemptive: Annotated[bool, typer.Option(
         "--preemptive", help="Also let any ready callback run next (orders asyncio itself never produces).")] = False,
     no_shrink: Annotated[bool, typer.Option("--no-shrink", help="Report the failing schedule as found.")] = False,
+    store: Annotated[str | None, typer.Option(
+        "--store", metavar="PATH", help="Failure store file (default: $SIMHARNESS_STORE, else "
+        ".simharness/failures.db; 'off' disables it).")] = None,
+    no_store: Annotated[bool, typer.Option(
+        "--no-store", help="Neither replay nor record remembered failures.")] = False,
     json_output: JsonOption = False,
     scenarios_dir: ScenariosDirOption = DEFAULT_SCENARIOS_DIR,
 ) -> None:
@@ -154,10 +161,16 @@ def explore_command(
         return replay_command(_replay_target(target, scenario, several), exploration.variant,
                               exploration.failure.schedule, scenarios_dir=custom_dir, max_steps=max_steps)
 
+    remembered: StoreArg = None if no_store else (store if store is not None else FailureStore.default())
     explorations: list[Exploration] = []
     for scenario, chosen in plan:
-        with ProgressBar(f"{scenario.name} [{chosen}]", enabled=progress_enabled(json_output)) as bar:
-            exploration = explore_variant(scenario, chosen, options, settings, progress=bar)
+        with ProgressBar(f"{scenario.name} [{chosen}]", enabled=progress_enabled(json_output)) as bar, \
+                warnings.catch_warnings():
+            # Store notes come back in `Exploration.notes`; print them once, as notes.
+            warnings.simplefilter("ignore", StoreWarning)
+            exploration = explore_variant(scenario, chosen, options, settings, progress=bar, store=remembered)
+        for text in exploration.notes:
+            note(text, "yellow")
         explorations.append(exploration)
         if not json_output:
             _print_exploration(scenario, exploration, options.runs, replay_line, settings)

@@ -29,7 +29,10 @@ def scenario_listing(scenario: Scenario) -> None:
 def exploration_outcome(exploration: Exploration, planned_runs: int, replay_line: str | None) -> None:
     """The result of exploring one variant: a pass line, or the finding with its replay line."""
     head = f"{exploration.scenario} [{exploration.variant}]"
-    how = f"{exploration.strategy}, seed {exploration.seed}, {exploration.elapsed_s:.2f} s"
+    # Only seeded strategies depend on the seed; fifo and dfs would print a meaningless one.
+    seeded = exploration.strategy in ("random", "pct")
+    how = ", ".join([exploration.strategy] + ([f"seed {exploration.seed}"] if seeded else [])
+                    + [f"{exploration.elapsed_s:.2f} s"])
     if exploration.stored_replays:
         how += f", {exploration.stored_replays} stored schedule(s) replayed first"
     failure = exploration.failure
