@@ -35,6 +35,14 @@ if mode == "controlled":
             return ControlledLoop(choose=lambda options: 0, max_steps=10**8, settle_timeout_s=60.0)
 
     asyncio.set_event_loop_policy(ControlledPolicy())
+
+    class FifoLoop(ControlledLoop):
+        # test_pep492 builds `asyncio.BaseEventLoop()` directly: hand it ours instead.
+        def __init__(self):
+            created.append(1)
+            super().__init__(choose=lambda options: 0, max_steps=10**8, settle_timeout_s=60.0)
+
+    asyncio.BaseEventLoop = FifoLoop
     import test.test_asyncio.utils as _utils  # some modules reset the policy in tearDownModule
 suite = unittest.defaultTestLoader.loadTestsFromName("test.test_asyncio." + module)
 

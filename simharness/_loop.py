@@ -150,6 +150,15 @@ class _ThreadPerItem(Executor):
 
 
 _DEFAULT_THREAD_NAME = re.compile(r"^Thread-(\d+)(.*)$")
+
+
+def _next_default_thread_number() -> int:
+    """The N the next default-named `Thread-N` will get, read without consuming it."""
+    counter = getattr(getattr(threading, "_counter", None), "__self__", None)
+    match = re.fullmatch(r"count\((\d+)\)", repr(counter))
+    if match:
+        return int(match.group(1))
+    return int(threading.Thread().name.split("-")[1].split(" ")[0])  # consumes one number
 _UNSUPPORTED = {
     "add_reader": "raw file-descriptor readers", "add_writer": "raw file-descriptor writers",
     "remove_reader": "raw file-descriptor readers", "remove_writer": "raw file-descriptor writers",
@@ -208,7 +217,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
         self._arrivals: list[tuple[tuple[str, int], _EventHandle]] = []
         self._arrival_seq: dict[str, int] = {}
         self._arrivals_lock = threading.Lock()
-        self._thread_base = int(threading.Thread().name.split("-")[1].split(" ")[0])
+        self._thread_base = _next_default_thread_number() - 1
         self._threads = ThreadWatch()
         self._work_executor: _ThreadPerItem | None = None
         self._sources: list[ExternalSource] = []

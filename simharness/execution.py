@@ -66,6 +66,11 @@ class RunEnvironment:
 
     def __enter__(self) -> RunEnvironment:
         stack = self._stack.__enter__()
+        # Objects alive before the exploration go to gc's permanent generation: full
+        # collections triggered by the runs' garbage then never scan the user's heap,
+        # so exploration speed does not depend on how big the process already is.
+        gc.freeze()
+        stack.callback(gc.unfreeze)
         stack.enter_context(self.clock)
         stack.enter_context(self.watchdog)
         for patch in ENVIRONMENT_PATCHES:
