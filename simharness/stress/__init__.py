@@ -1,0 +1,13 @@
+"""`simharness stress`: run scenarios on the simulated and real backends, judge each variant.
+
+`run_stress(StressOptions(...))` returns a `StressReport` and writes the summary JSON,
+the JSON-lines evidence log and JUnit XML to the report folder.
+"""
+
+from __future__ import annotations
+
+from .options import StressOptions
+from .orchestrator import run_stress
+from .report import StressReport, summary_document
+
+__all__ = ["StressOptions", "StressReport", "run_stress", "summary_document"]

@@ -1,0 +1,177 @@
+"""The collector: receives every finished run, logs it durably, tallies it, judges.
+
+The dispatcher's slots call `record` from their threads as each run ends; the record
+goes to the JSON-lines log at once, then into the tallies the summary is built from.
+The tallies are the one mutable piece of a stress run, kept behind a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..realtime import wall_time
+from ..serialize import replay_command
+from .dispatch import RealRecord, SimRecord
+from .evidence import EvidenceLog
+from .plan import VariantPlan
+from .results import BackendResult, SimFinding, Verdict, level_results, normalise, outcome_rows
+from .verdict import judge
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress event: units done of planned, failures seen so far, what just ended."""
+
+    done: int
+    planned: int
+    failures: int
+    last: str
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class Collector:
+    """Thread-safe sink for run records; builds results and verdicts on demand."""
+
+    def __init__(self, plans: list[VariantPlan], log: EvidenceLog, planned: int,
+                 settings: dict[str, Any], progress: ProgressCallback | None = None) -> None:
+        self.plans = {(p.scenario, p.variant): p for p in plans}
+        self.order = [(p.scenario, p.variant) for p in plans]
+        self.log = log
+        self.planned = planned
+        self.settings = settings
+        self.progress = progress
+        self._lock = threading.Lock()
+        self._done = 0
+        self._failures = 0
+        # (scenario, variant) -> concurrency -> (outcome counts, run durations)
+        self._real: dict[tuple[str, str], dict[int, tuple[Counter[tuple[str, str]], list[float]]]] = {}
+        self._sim: dict[tuple[str, str], SimRecord] = {}
+
+    def record(self, record: RealRecord | SimRecord) -> None:
+        if isinstance(record, RealRecord):
+            self._record_real(record)
+        else:
+            self._record_sim(record)
+
+    def _record_real(self, record: RealRecord) -> None:
+        job, outcome = record.job, record.outcome
+        plan = self.plans[(job.scenario, job.variant)]
+        label = outcome.kind or "pass"
+        message = normalise(outcome.message) if outcome.kind else ""
+        self.log.append({
+            "type": "run", "backend": "real", "scenario": job.scenario, "variant": job.variant,
+            "expect": plan.expect, "concurrency": job.concurrency, "index": outcome.index,
+            "seed": outcome.seed, "outcome": label, "kind": outcome.kind, "message": outcome.message,
+            "normalised": message, "duration_s": outcome.duration_s, "failed_copies": outcome.failed_copies,
+            "leaks": list(outcome.leaks), "worker_pid": record.worker_pid, "loop": job.loop,
+            "noise": job.noise, "output_tail": record.output_tail, "finished_at": round(wall_time(), 3),
+        })
+        with self._lock:
+            levels = self._real.setdefault((job.scenario, job.variant), {})
+            counts, durations = levels.setdefault(job.concurrency, (Counter(), []))
+            counts[(label, message)] += 1
+            if outcome.kind not in ("crash", "timeout"):
+                durations.append(outcome.duration_s)
+            self._done += 1
+            self._failures += outcome.kind is not None
+            event = Progress(self._done, self.planned, self._failures,
+                             f"{job.scenario}[{job.variant}] x{job.concurrency} #{outcome.index}: {label}")
+        if self.progress is not None:
+            self.progress(event)
+
+    def _record_sim(self, record: SimRecord) -> None:
+        job = record.job
+        plan = self.plans[(job.scenario, job.variant)]
+        found = self._finding(plan, record)
+        self.log.append({
+            "type": "exploration", "backend": "sim", "scenario": job.scenario, "variant": job.variant,
+            "expect": plan.expect, "runs": record.document.get("runs", 0), "budget": job.runs,
+            "found": found, "error": record.error, "explorations": record.document.get("explorations", []),
+            "worker_pid": record.worker_pid, "finished_at": round(wall_time(), 3),
+        })
+        with self._lock:
+            self._sim[(job.scenario, job.variant)] = record
+            self._done += 1
+            failed = found is not None or record.error is not None
+            self._failures += failed
+            event = Progress(self._done, self.planned, self._failures,
+                             f"{job.scenario}[{job.variant}] sim: {found.kind if found else record.error or 'pass'}")
+        if self.progress is not None:
+            self.progress(event)
+
+    @staticmethod
+    def _finding(plan: VariantPlan, record: SimRecord) -> SimFinding | None:
+        found = record.document.get("found")
+        if not found:
+            return None
+        return SimFinding(
+            kind=found["kind"], message=found["message"], schedule=found["schedule"],
+            trace_hash=found["trace_hash"], strategy=found["strategy"], seed=found["seed"],
+            run_index=found["schedules_before"] + found["run_index"],
+            replay=replay_command(plan.target, plan.variant, found["schedule"]))
+
+    def _sim_result(self, plan: VariantPlan) -> BackendResult | None:
+        record = self._sim.get((plan.scenario, plan.variant))
+        if record is None:
+            return None
+        found = self._finding(plan, record)
+        runs = int(record.document.get("runs", 0))
+        counts: Counter[tuple[str, str]] = Counter()
+        if found is not None:
+            counts[(found.kind, normalise(found.message))] += 1
+        if record.error is not None:
+            counts[("crash", normalise(record.error))] += 1
+        passes = runs - (1 if found is not None else 0)
+        if passes > 0:
+            counts[("pass", "")] += passes
+        failures = int(found is not None or record.error is not None)
+        ok = (failures == 0) if plan.expect == "pass" else (found is not None)
+        kinds = frozenset({found.kind}) if found else None
+        return BackendResult(
+            scenario=plan.scenario, variant=plan.variant, backend="sim", expect=plan.expect, runs=runs,
+            failures=failures, ok=ok, failure_rate=round(failures / runs, 6) if runs else 0.0,
+            outcomes=outcome_rows(counts, max(runs, 1), plan.expect, kinds), found=found, error=record.error,
+            observed=found is not None,
+            note=("explored with pct then random; a schedule count, not a probability"))
+
+    def _real_result(self, plan: VariantPlan, sim: BackendResult | None) -> BackendResult | None:
+        levels = self._real.get((plan.scenario, plan.variant))
+        if levels is None:
+            return None
+        kinds = frozenset({sim.found.kind}) if sim is not None and sim.found is not None else None
+        rows = level_results(levels, plan.expect, kinds)
+        total: Counter[tuple[str, str]] = Counter()
+        for counts, _ in levels.values():
+            total.update(counts)
+        runs = sum(r.runs for r in rows)
+        failures = sum(r.failures for r in rows)
+        judged_here = plan.expect == "pass" or "sim" not in plan.backends
+        if plan.expect == "pass":
+            ok = failures == 0
+        else:
+            ok = failures > 0 if judged_here else True
+        note = "" if judged_here else "informational: the simulated explorer decides this buggy variant"
+        return BackendResult(
+            scenario=plan.scenario, variant=plan.variant, backend="real", expect=plan.expect, runs=runs,
+            failures=failures, ok=ok, failure_rate=round(failures / runs, 6) if runs else 0.0,
+            outcomes=outcome_rows(total, runs, plan.expect, kinds), levels=rows, observed=failures > 0,
+            settings=dict(self.settings), note=note)
+
+    def snapshot(self) -> tuple[list[BackendResult], list[Verdict]]:
+        """Results (per variant and backend) and verdicts (per variant) as of now."""
+        with self._lock:
+            results: list[BackendResult] = []
+            verdicts: list[Verdict] = []
+            for key in self.order:
+                plan = self.plans[key]
+                sim = self._sim_result(plan)
+                real = self._real_result(plan, sim)
+                results.extend(r for r in (sim, real) if r is not None)
+                verdicts.append(judge(plan, sim, real))
+            return results, verdicts

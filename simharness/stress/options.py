@@ -1,0 +1,120 @@
+"""Options of a stress run, validated before anything starts.
+
+Every bad value raises `ConfigError` with a one-line message (the CLI turns it into
+exit code 2). `--quick` only changes the defaults of options the user did not give.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+BACKENDS = ("sim", "real", "both")
+LOOPS = ("asyncio", "uvloop")
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """The run counts and limits a mode uses when the user does not set them."""
+
+    runs: int
+    concurrency: tuple[int, ...]
+    sim_runs: int
+    timeout_s: float
+
+
+#: Thorough defaults, and the small ones of `--quick` (whole catalogue in minutes on 2 cores).
+FULL = Budgets(runs=100, concurrency=(1, 4, 16), sim_runs=200, timeout_s=30.0)
+QUICK = Budgets(runs=5, concurrency=(1, 4), sim_runs=40, timeout_s=15.0)
+
+
+@dataclass(frozen=True)
+class StressOptions:
+    """Everything one `simharness stress` invocation needs, already validated."""
+
+    targets: tuple[str, ...] = ()
+    scenarios_dir: str = "scenarios"
+    backend: str = "both"
+    runs: int = FULL.runs
+    concurrency: tuple[int, ...] = FULL.concurrency
+    workers: int = 2
+    timeout_s: float = FULL.timeout_s
+    noise: float = 0.0
+    load: int = 0
+    loop: str = "asyncio"
+    sim_runs: int = FULL.sim_runs
+    report_dir: str = "reports"
+    quick: bool = False
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.loop not in LOOPS:
+            raise ConfigError(f"--loop must be asyncio or uvloop, got {self.loop!r}")
+        if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ConfigError("--loop uvloop needs the optional dependency: pip install 'simharness[uvloop]'")
+        for name, value in (("--runs", self.runs), ("--workers", self.workers), ("--sim-runs", self.sim_runs)):
+            if value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}")
+        if self.load < 0:
+            raise ConfigError(f"--load must be 0 or more, got {self.load}")
+        if not self.concurrency or min(self.concurrency) < 1:
+            raise ConfigError(f"--concurrency levels must be at least 1, got {','.join(map(str, self.concurrency))}")
+        if not (math.isfinite(self.timeout_s) and self.timeout_s > 0):
+            raise ConfigError(f"--timeout must be a positive number of seconds, got {self.timeout_s:g}")
+        if not (0.0 <= self.noise <= 1.0):
+            raise ConfigError(f"--noise must be a probability in [0, 1], got {self.noise:g}")
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        return ("sim", "real") if self.backend == "both" else (self.backend,)
+
+
+def parse_concurrency(text: str) -> tuple[int, ...]:
+    """`"1,4,16"` -> (1, 4, 16); duplicates dropped, order kept."""
+    levels: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            level = int(part)
+        except ValueError:
+            raise ConfigError(f"--concurrency must be a comma-separated list of integers, got {text!r}") from None
+        if level < 1:
+            raise ConfigError(f"--concurrency levels must be at least 1, got {level}")
+        if level not in levels:
+            levels.append(level)
+    return tuple(levels)
+
+
+def parse_timeout(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--timeout must be a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"--timeout must be a positive number of seconds, got {text}")
+    return value
+
+
+def parse_noise(text: str) -> float:
+    """A probability in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--noise must be a probability in [0, 1], got {text!r}") from None
+    if not (0.0 <= value <= 1.0):
+        raise ConfigError(f"--noise must be a probability in [0, 1], got {text}")
+    return value
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
