@@ -189,9 +189,9 @@ def scenario_name(item: pytest.Function) -> str:
     return name
 
 
-def seed_for_test(global_seed: int, name: str) -> int:
-    """The per-test seed: derived from the session seed and the test's scenario name."""
-    digest = hashlib.blake2b(f"simharness-test:{global_seed}:{name}".encode(), digest_size=8).digest()
+def seed_for_test(global_seed: int, node_id: str) -> int:
+    """The per-test seed: derived from the session seed and the test's node id."""
+    digest = hashlib.blake2b(f"simharness-test:{global_seed}:{node_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
 
 
@@ -217,7 +217,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     wanted = dict(marker.kwargs) if marker is not None else {}
     strategy = sim.strategy if sim.cli_strategy or "strategy" not in wanted else wanted["strategy"]
     runs = sim.runs if sim.cli_runs or "runs" not in wanted else wanted["runs"]
-    seed = wanted["seed"] if "seed" in wanted else seed_for_test(sim.seed, name)
+    # Seeded by node id: each pytest-repeat repetition explores other schedules, while
+    # the scenario name (scope, store entry, replay command) is shared by all of them.
+    seed = wanted["seed"] if "seed" in wanted else seed_for_test(sim.seed, pyfuncitem.nodeid)
     try:
         options = ExploreOptions(strategy=strategy or DEFAULTS["strategy"], runs=int(runs or DEFAULTS["runs"]),
                                  seed=int(seed), depth=int(wanted.get("depth", 3)))
@@ -244,9 +246,13 @@ def _replay(item: pytest.Function, scenario: Scenario, schedule: Schedule) -> No
 
 
 def replay_command(item: pytest.Function, schedule: str) -> str:
-    """The command line that runs exactly this test with exactly `schedule`."""
+    """The command line that runs exactly this test with exactly `schedule`.
+
+    It names the test without pytest-repeat's `[N-M]`, so it works without `--count`.
+    """
     flag = item.config.stash[CONFIG_KEY].plugin_flag
-    return " ".join(p for p in ("pytest", flag, shlex.quote(item.nodeid), "--sim-replay", schedule) if p)
+    node = shlex.quote(scenario_name(item))
+    return " ".join(p for p in ("pytest", flag, node, "--sim-replay", schedule) if p)
 
 
 def departures(result: RunResult) -> list[str]:
