@@ -7,9 +7,9 @@ delivery, a thread result or a checkpoint continuation joins the ready queue. Ti
 an integer nanosecond clock that jumps to the next timer when nothing can run.
 
 This is the only module of simharness that touches asyncio's private attributes:
-`BaseEventLoop._run_once` (overridden), `._ready`, `._thread_id`, `._task_factory`,
+`BaseEventLoop._run_once` (overridden), `._ready`, `._stopping`, `._thread_id`, `._task_factory`,
 `._check_closed()`, `._asyncgens`; `Handle._callback`, `._args`, `._cancelled`,
-`._run()`; `TimerHandle._scheduled`; `Task._fut_waiter`; `Future._log_traceback`.
+`._run()`; `TimerHandle._scheduled`; `Future._log_traceback`.
 """
 
 from __future__ import annotations
@@ -17,22 +17,21 @@ from __future__ import annotations
 import asyncio
 import collections
 import heapq
-import os
 import re
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future as ConcurrentFuture
 from typing import Any, Protocol
 
+from .awaits import await_point, describe_await
 from .errors import UnsupportedInSimulation
 from .schedule import Decision, fingerprint
 from .strategies.base import FIFO_OPTION, Option
+from .simtypes import EventHandle, SimFuture, SimTask, SimTimer, resolve_future
 from .threads import ThreadWatch
 from .watchdog import Watchdog
+from .workthreads import ThreadPerItemExecutor
 
-# Frames in these folders are plumbing, not the user's await point.
-_INTERNAL_DIRS = (os.path.dirname(asyncio.__file__) + os.sep, os.path.dirname(__file__) + os.sep)
 _NS = 1_000_000_000
 
 
@@ -64,89 +63,6 @@ class ExternalSource(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-class SimFuture(asyncio.Future):  # type: ignore[type-arg]
-    """A Future whose hash is its creation number, so sets of futures iterate reproducibly."""
-
-    __slots__ = ("_sim_number",)
-
-    def __init__(self, *, loop: asyncio.AbstractEventLoop, sim_number: int) -> None:
-        self._sim_number = sim_number
-        super().__init__(loop=loop)
-
-    def __hash__(self) -> int:
-        return self._sim_number
-
-
-class SimTask(asyncio.Task):  # type: ignore[type-arg]
-    """A Task with a creation-number hash (TaskGroup and `asyncio.wait` iterate sets of tasks)."""
-
-    __slots__ = ("_sim_number",)
-
-    def __init__(self, coro: Any, *, loop: asyncio.AbstractEventLoop, name: str,
-                 context: Any, sim_number: int, eager_start: bool = False) -> None:
-        self._sim_number = sim_number
-        if eager_start:
-            super().__init__(coro, loop=loop, name=name, context=context, eager_start=True)
-        else:
-            super().__init__(coro, loop=loop, name=name, context=context)
-
-    def __hash__(self) -> int:
-        return self._sim_number
-
-
-class _SimTimer(asyncio.TimerHandle):
-    """A timer that knows its creation number and creator, to be offered as an option."""
-
-    __slots__ = ("key", "kind", "label")
-
-
-class _EventHandle(asyncio.Handle):
-    """A callback the outside world delivers (I/O, thread result, checkpoint, child exit)."""
-
-    __slots__ = ("key", "kind", "label")
-
-
-def _resolve(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-class _ThreadPerItem(Executor):
-    """The default executor in simulation: one named thread per work item.
-
-    Names are `simharness-work-N` in submission order, so a result's actor key does not
-    depend on which pooled worker the operating system happened to wake.
-    """
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._threads: list[threading.Thread] = []
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> ConcurrentFuture[Any]:
-        future: ConcurrentFuture[Any] = ConcurrentFuture()
-        self._count += 1
-
-        def work() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as error:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
-
-        thread = threading.Thread(target=work, name=f"simharness-work-{self._count}", daemon=True)
-        self._threads.append(thread)
-        thread.start()
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        if wait:
-            for thread in self._threads:
-                thread.join(timeout=5.0)
 
 
 _DEFAULT_THREAD_NAME = re.compile(r"^Thread-(\d+)(.*)$")
@@ -211,15 +127,15 @@ class ControlledLoop(asyncio.BaseEventLoop):
         self._watchdog = watchdog
         self._on_clock = on_clock
         self._now = 0
-        self._timers: list[tuple[int, int, _SimTimer]] = []
+        self._timers: list[tuple[int, int, SimTimer]] = []
         self._timer_count = 0
         self._available: list[asyncio.Handle] = []
-        self._arrivals: list[tuple[tuple[str, int], _EventHandle]] = []
+        self._arrivals: list[tuple[tuple[str, int], EventHandle]] = []
         self._arrival_seq: dict[str, int] = {}
         self._arrivals_lock = threading.Lock()
         self._thread_base = _next_default_thread_number() - 1
         self._threads = ThreadWatch()
-        self._work_executor: _ThreadPerItem | None = None
+        self._work_executor: ThreadPerItemExecutor | None = None
         self._sources: list[ExternalSource] = []
         self._object_count = 0
         self._task_count = 0
@@ -244,7 +160,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
         self._check_closed()
         when_ns = max(round(when * _NS), self._now)
         self._timer_count += 1
-        timer = _SimTimer(when_ns / _NS, callback, args, self, context)
+        timer = SimTimer(when_ns / _NS, callback, args, self, context)
         timer.key = f"timer:{self._timer_count}"
         timer.kind = "timer"
         task = asyncio.current_task(self) if self._thread_id is not None else None
@@ -294,7 +210,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
         It becomes an option at the next batch boundary; events with the same `key`
         are delivered in the order they were posted (one stream, one order).
         """
-        handle = _EventHandle(callback, args, self, None)
+        handle = EventHandle(callback, args, self, None)
         handle.key, handle.kind, handle.label = key, kind, label
         self._available.append(handle)
         return handle
@@ -304,7 +220,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
         future = self.create_future()
         task = asyncio.current_task(self)
         owner = task.get_name() if task is not None else "loop"
-        self.post_event("checkpoint", f"checkpoint:{owner}", f"{owner} {label}", _resolve, future)
+        self.post_event("checkpoint", f"checkpoint:{owner}", f"{owner} {label}", resolve_future, future)
         return future
 
     def add_source(self, source: ExternalSource) -> None:
@@ -320,7 +236,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
                              context: Any = None) -> asyncio.Handle:
         if self._thread_id is None or threading.get_ident() == self._thread_id:
             return self.call_soon(callback, *args, context=context)
-        handle = _EventHandle(callback, args, self, context)
+        handle = EventHandle(callback, args, self, context)
         key = self._thread_key(threading.current_thread())
         handle.key, handle.kind = key, "thread"
         handle.label = f"result from {key}"
@@ -333,7 +249,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
     def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         if executor is None:
             if self._work_executor is None:
-                self._work_executor = _ThreadPerItem()
+                self._work_executor = ThreadPerItemExecutor()
             executor = self._work_executor
         return super().run_in_executor(executor, func, *args)
 
@@ -524,7 +440,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
                 self._check_invariants()
 
     def _observe_other(self, on_step: Callable[..., None], steps: int, handle: asyncio.Handle) -> None:
-        if isinstance(handle, (_EventHandle, _SimTimer)):
+        if isinstance(handle, (EventHandle, SimTimer)):
             on_step(steps, None, handle.kind, handle.key, self._now)
         else:
             on_step(steps, None, "callback", describe_callback(handle), self._now)
@@ -621,48 +537,5 @@ def describe_callback(handle: asyncio.Handle) -> str:
     return getattr(callback, "__qualname__", None) or type(callback).__name__
 
 
-def _await_chain(task: asyncio.Task[Any]) -> tuple[list[Any], Any]:
-    frames: list[Any] = []
-    awaited: Any = task.get_coro()
-    while awaited is not None:
-        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
-        if frame is None:
-            break
-        frames.append(frame)
-        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
-    return frames, awaited
-
-
-def describe_await(task: asyncio.Task[Any]) -> str:
-    """Where a suspended task waits: "Lock.acquire() at scenario.py:14", address-free."""
-    frames, awaited = _await_chain(task)
-    if not frames:
-        return "nothing (not started)" if not task.done() else "nothing (done)"
-    filename, line, what = _point(frames, awaited, getattr(task, "_fut_waiter", None))
-    return f"{what} at {os.path.basename(filename)}:{line}"
-
-
-def _point(frames: list[Any], awaited: Any, waiter: Any = None) -> tuple[str, int, str]:
-    user_frames = [f for f in frames if not f.f_code.co_filename.startswith(_INTERNAL_DIRS)] or frames
-    user = user_frames[-1]
-    inner = frames[-1]
-    if inner is user:
-        target = awaited if awaited is not None else waiter
-        if target is None:
-            what = "start"
-        else:
-            name = type(target).__name__
-            what = "Future" if name in ("FutureIter", "SimFuture") else name
-    else:
-        # The outermost internal frame below the user's is the API they called.
-        called = frames[frames.index(user) + 1].f_code
-        what = getattr(called, "co_qualname", called.co_name) + "()"
-    return (user.f_code.co_filename, user.f_lineno, what)
-
-
-def await_point(task: asyncio.Task[Any]) -> tuple[str, int, str]:
-    """(file, line, awaited) of a suspended task's innermost user frame, for traces."""
-    frames, awaited = _await_chain(task)
-    if not frames:
-        return ("", 0, "start")
-    return _point(frames, awaited)
+__all__ = ["ControlledLoop", "ExternalSource", "RunAborted", "SimFuture", "SimTask", "StepObserver",
+           "await_point", "describe_await", "describe_callback"]

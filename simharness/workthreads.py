@@ -1,0 +1,44 @@
+"""The default executor in simulation: one named thread per work item."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future as ConcurrentFuture
+from typing import Any
+
+
+class ThreadPerItemExecutor(Executor):
+    """The default executor in simulation: one named thread per work item.
+
+    Names are `simharness-work-N` in submission order, so a result's actor key does not
+    depend on which pooled worker the operating system happened to wake.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._threads: list[threading.Thread] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> ConcurrentFuture[Any]:
+        future: ConcurrentFuture[Any] = ConcurrentFuture()
+        self._count += 1
+
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as error:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        thread = threading.Thread(target=work, name=f"simharness-work-{self._count}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if wait:
+            for thread in self._threads:
+                thread.join(timeout=5.0)
