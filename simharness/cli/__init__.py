@@ -7,6 +7,7 @@ line here per module.
 from __future__ import annotations
 
 from . import core  # noqa: F401  (registers list, explore, replay)
+from . import stress  # noqa: F401  (registers stress)
 from .app import app
 from .common import main
 

@@ -1,0 +1,181 @@
+"""`simharness stress`: check every variant against its `expect` on the sim and real backends.
+
+Every option value is validated (one line, exit 2) before any process starts. While it
+runs, a progress bar on stderr; at the end, the verdict table, the outcome tables that
+matter, the speedup by concurrency level, replay lines and where the reports are.
+Exit 0 only when every expectation held; 1 otherwise; 130 when interrupted (the
+reports written so far stay valid).
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from ..errors import ConfigError
+from ..stress import StressOptions, run_stress, summary_document
+from ..stress.collect import Progress as StressProgress
+from ..stress.options import FULL, QUICK, default_workers, parse_concurrency, parse_noise, parse_timeout
+from ..stress.report import StressReport
+from ..stress.results import BackendResult
+from .app import app
+from .common import EXIT_FOUND, EXIT_OK, JsonOption, ScenariosDirOption, emit_json, err, out, progress_enabled, say
+
+EXIT_INTERRUPTED = 130
+
+
+def _count(option: str, text: str | None, default: int, minimum: int = 1) -> int:
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{option} must be an integer, got {text!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{option} must be at least {minimum}, got {value}")
+    return value
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends a stress run like Ctrl-C: reports stay valid
+
+
+class _Bar:
+    """The rich progress display: runs done, failures so far, the run that just ended."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.progress = Progress(TextColumn("stress"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[failures]} failing"), TextColumn("{task.fields[last]}"),
+                                 console=err, transient=True, disable=not enabled)
+        self.task = self.progress.add_task("stress", total=None, failures=0, last="")
+
+    def __call__(self, event: StressProgress) -> None:
+        self.progress.update(self.task, completed=event.done, total=event.planned, failures=event.failures,
+                             last=Text(event.last[:60]))
+
+
+def _sim_cell(result: BackendResult | None) -> str:
+    if result is None:
+        return "-"
+    if result.found is not None:
+        return f"{result.found.kind} @ {result.found.run_index}/{result.runs}"
+    if result.error:
+        return "error"
+    return f"0/{result.runs}"
+
+
+def _real_cell(result: BackendResult | None) -> str:
+    if result is None:
+        return "-"
+    return f"{result.failures}/{result.runs} ({result.failure_rate:.0%})"
+
+
+def _print_report(report: StressReport) -> None:
+    by_key = {(r.scenario, r.variant, r.backend): r for r in report.results}
+    table = Table(title="stress verdicts", title_justify="left")
+    for column in ("scenario", "variant", "expect", "sim", "real fail", "verdict"):
+        table.add_column(column)
+    for verdict in report.verdicts:
+        key = (verdict.scenario, verdict.variant)
+        style = "green" if verdict.ok else "bold red"
+        table.add_row(Text(verdict.scenario), Text(verdict.variant), verdict.expect,
+                      Text(_sim_cell(by_key.get((*key, "sim")))), Text(_real_cell(by_key.get((*key, "real")))),
+                      Text(verdict.verdict, style=style))
+    out.print(table)
+    for verdict in report.verdicts:
+        if not verdict.ok:
+            say(f"{verdict.scenario}[{verdict.variant}]: {verdict.reason}", "red")
+    reals = [r for r in report.results if r.backend == "real"]
+    # Outcome tables only where there is more than "pass": a full table per variant drowns the rest.
+    for result in reals:
+        if all(o.outcome == "pass" for o in result.outcomes):
+            continue
+        outcomes = Table(title=f"{result.scenario}[{result.variant}] real outcomes ({result.runs} runs)",
+                         title_justify="left")
+        for column in ("outcome", "count", "freq", "grade", "message"):
+            outcomes.add_column(column)
+        for row in result.outcomes:
+            outcomes.add_row(row.outcome, str(row.count), f"{row.frequency:.1%}", row.grade, Text(row.message[:100]))
+        out.print(outcomes)
+    if reals:
+        levels = sorted({lv.concurrency for r in reals for lv in r.levels})
+        speed = Table(title="real backend: copies/s per worker, speedup (efficiency) vs the lowest level",
+                      title_justify="left")
+        speed.add_column("scenario[variant]")
+        for level in levels:
+            speed.add_column(f"x{level}")
+        for result in reals:
+            cells = {lv.concurrency: lv for lv in result.levels}
+            row = [Text(f"{result.scenario}[{result.variant}]")]
+            for level in levels:
+                lv = cells.get(level)
+                if lv is None or lv.copies_per_s is None:
+                    row.append(Text("-"))
+                else:
+                    row.append(Text(f"{lv.copies_per_s:g}/s {lv.speedup or 0:.2f}x ({lv.efficiency or 0:.0%})"))
+            speed.add_row(*row)
+        out.print(speed)
+    for result in report.results:
+        if result.found is not None:
+            say(f"{result.scenario}[{result.variant}] replay: {result.found.replay}")
+    for error in report.errors:
+        say(f"dispatcher: {error}", "red")
+    passed = sum(v.ok for v in report.verdicts)
+    state = "interrupted: partial results" if report.interrupted else ("ok" if report.ok else "FAILED")
+    say(f"{passed}/{len(report.verdicts)} expectations held in {report.elapsed_s:.1f} s: {state}",
+        "bold green" if report.ok else "bold red")
+    say(f"reports: {report.summary_path}, {report.log_path}, {report.junit_path}")
+
+
+@app.command("stress")
+def stress_command(
+    targets: Annotated[list[str] | None, typer.Argument(
+        metavar="[TARGET...]", help="PATH.py, PATH.py::NAME or NAME (default: every scenario in scenarios/).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="sim, real or both.")] = "both",
+    runs: Annotated[str | None, typer.Option("--runs", metavar="N",
+                                             help=f"Real runs per variant and level (default {FULL.runs}).")] = None,
+    concurrency: Annotated[str | None, typer.Option(
+        "--concurrency", metavar="LIST", help="Copies of the scenario at once in one loop, e.g. 1,4,16.")] = None,
+    workers: Annotated[str | None, typer.Option("--workers", metavar="N", help="Worker processes (default: CPUs).")] = None,
+    timeout: Annotated[str | None, typer.Option(
+        "--timeout", metavar="SECONDS", help=f"Kill a run (with its process group) after this (default {FULL.timeout_s:g}).")] = None,
+    noise: Annotated[str, typer.Option("--noise", metavar="P", help="Sleep a little at a checkpoint with probability P.")] = "0",
+    load: Annotated[str, typer.Option("--load", metavar="N", help="Background CPU-burner processes.")] = "0",
+    loop: Annotated[str, typer.Option("--loop", help="Real loop: asyncio or uvloop.")] = "asyncio",
+    sim_runs: Annotated[str | None, typer.Option(
+        "--sim-runs", metavar="N", help=f"Schedules per variant in simulation (default {FULL.sim_runs}).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Small budgets for CI (options given still win).")] = False,
+    report_dir: Annotated[str, typer.Option("--report-dir", metavar="DIR", help="Where reports go.")] = "reports",
+    json_output: JsonOption = False,
+    scenarios_dir: ScenariosDirOption = "scenarios",
+) -> None:
+    """Explore every variant in simulation, run it for real, and check it against its expect."""
+    budgets = QUICK if quick else FULL
+    options = StressOptions(
+        targets=tuple(targets or ()), scenarios_dir=scenarios_dir, backend=backend,
+        runs=_count("--runs", runs, budgets.runs),
+        concurrency=parse_concurrency(concurrency) if concurrency is not None else budgets.concurrency,
+        workers=_count("--workers", workers, default_workers()),
+        timeout_s=parse_timeout(timeout) if timeout is not None else budgets.timeout_s,
+        noise=parse_noise(noise), load=_count("--load", load, 0, minimum=0), loop=loop,
+        sim_runs=_count("--sim-runs", sim_runs, budgets.sim_runs), report_dir=report_dir, quick=quick)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        bar = _Bar(progress_enabled(json_output))
+        with bar.progress:
+            report = run_stress(options, progress=bar)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if json_output:
+        emit_json(summary_document(report))
+    else:
+        _print_report(report)
+    if report.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_FOUND)
