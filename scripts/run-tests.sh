@@ -32,6 +32,5 @@ for version in 3.12 3.13; do
   fi
   echo "== engine suite on $($other --version)"
   $other -m pip install -q -e '.[test]'
-  $other -m pytest -q tests/test_engine_detection.py tests/test_engine_time.py tests/test_engine_fifo.py \
-    tests/test_engine_replay.py tests/test_engine_strategies.py
+  $other -m pytest -q tests/test_engine_*.py
 done
