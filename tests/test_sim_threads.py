@@ -1,0 +1,126 @@
+"""Thread work in simulation: to_thread results are schedulable, in-flight work freezes the clock.
+
+The scenarios live in this file; a fresh interpreter loads it as a scenario file to
+check that a schedule replays with the same trace hash in another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import simharness as sh
+from simharness import ExploreOptions, explore_variant
+from simharness.scenario import scenario_of
+from simharness.strategies import FifoStrategy
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Completion order seen by `two-thread-results`, per run (read by the tests in this process).
+COMPLETIONS: list[tuple[str, ...]] = []
+
+
+@sh.scenario
+async def two_thread_results() -> None:
+    """Two to_thread calls; whichever result the loop takes first is awaited first."""
+    def work(name: str) -> str:
+        time.sleep(0.002)  # real work that releases the GIL
+        return name
+
+    # Tasks, not bare coroutines: as_completed puts what it gets in a set, and a set of
+    # coroutines iterates in address order (tasks of the controlled loop hash by number).
+    tasks = [asyncio.create_task(asyncio.to_thread(work, name)) for name in ("a", "b")]
+    seen: list[str] = []
+    for next_done in asyncio.as_completed(tasks):
+        seen.append(await next_done)
+    COMPLETIONS.append(tuple(seen))
+
+
+@sh.scenario
+async def quick_thread_results() -> None:
+    """Work so short that the thread may finish before asyncio attaches its callback."""
+    def work(name: str) -> str:
+        time.sleep(0)
+        return name
+
+    tasks = [asyncio.create_task(asyncio.to_thread(work, name)) for name in ("a", "b")]
+    seen = [await f for f in asyncio.as_completed(tasks)]
+    assert sorted(seen) == ["a", "b"]
+
+
+@sh.scenario
+async def slow_thread_freezes_the_clock() -> None:
+    """A 0.2 s (real) thread inside a 0.1 s (virtual) timeout: no time passes while it works."""
+    loop = asyncio.get_running_loop()
+    await asyncio.wait_for(asyncio.to_thread(time.sleep, 0.2), 0.1)
+    assert loop.time() == 0.0, f"virtual time moved to {loop.time()} while the thread worked"
+
+
+@sh.scenario
+async def worker_thread_posts_back() -> None:
+    """A scenario's own thread waits on an Event (parked) and posts results threadsafe."""
+    loop = asyncio.get_running_loop()
+    go = threading.Event()
+    results: asyncio.Queue[int] = asyncio.Queue()
+
+    def worker() -> None:
+        for round_ in range(3):
+            go.wait()
+            go.clear()
+            time.sleep(0.01)
+            loop.call_soon_threadsafe(results.put_nowait, round_)
+
+    thread = threading.Thread(target=worker, name="poster", daemon=True)
+    thread.start()
+    got = []
+    for _ in range(3):
+        go.set()
+        got.append(await asyncio.wait_for(results.get(), 1))
+    thread.join()
+    assert got == [0, 1, 2] and loop.time() == 0.0
+
+
+def _replay_in_fresh_process(name: str, schedule: str) -> str:
+    code = ("import sys, simharness as sh\n"
+            "s = {x.name: x for x in sh.load_file(sys.argv[1])}[sys.argv[2]]\n"
+            "print(sh.replay(s, 'default', sys.argv[3]).trace_hash)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "99"}
+    done = subprocess.run([sys.executable, "-c", code, __file__, name, schedule],
+                          capture_output=True, text=True, env=env, timeout=120, check=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_to_thread_results_are_reordered_by_the_explorer_and_fifo_is_stable() -> None:
+    scenario = scenario_of(two_thread_results)
+    COMPLETIONS.clear()
+    fifo = [sh.run_strategy(scenario, "default", FifoStrategy()) for _ in range(5)]
+    assert COMPLETIONS == [("a", "b")] * 5
+    assert len({(r.trace_hash, r.schedule.encode()) for r in fifo}) == 1
+    COMPLETIONS.clear()
+    exploration = explore_variant(scenario, "default", ExploreOptions(strategy="dfs", runs=20))
+    assert exploration.failure is None
+    assert set(COMPLETIONS) == {("a", "b"), ("b", "a")}
+    assert _replay_in_fresh_process("two-thread-results", fifo[0].schedule.encode()) == fifo[0].trace_hash
+
+
+def test_thread_that_finishes_before_the_loop_looks_gives_the_same_trace() -> None:
+    # Whether the thread beats `run_in_executor` to its done-callback must not show.
+    scenario = scenario_of(quick_thread_results)
+    runs = [sh.run_strategy(scenario, "default", FifoStrategy()) for _ in range(60)]
+    assert len({(r.trace_hash, r.schedule.encode()) for r in runs}) == 1
+
+
+def test_slow_thread_neither_advances_virtual_time_nor_deadlocks() -> None:
+    result = sh.run_strategy(scenario_of(slow_thread_freezes_the_clock), "default", FifoStrategy())
+    assert result.failure is None, result.failure
+    assert result.virtual_time == 0.0
+
+
+def test_scenario_thread_posting_threadsafe_is_waited_for_and_replays() -> None:
+    result = sh.run_strategy(scenario_of(worker_thread_posts_back), "default", FifoStrategy())
+    assert result.failure is None, result.failure
+    assert _replay_in_fresh_process("worker-thread-posts-back", result.schedule.encode()) == result.trace_hash
