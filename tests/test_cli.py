@@ -40,12 +40,14 @@ def buggy_finding() -> str:
 
 
 def test_help_works_everywhere() -> None:
+    helps = {}
     for args in ([], ["list"], ["explore"], ["replay"]):
         done = run_cli(*args, "-h")
         assert done.code == 0, (args, done.err)
         assert "Usage:" in done.out
-    assert "--schedule" in run_cli("replay", "-h").out
-    assert "--no-shrink" in run_cli("explore", "--help").out
+        helps[tuple(args)] = done.out
+    assert "--schedule" in helps[("replay",)]
+    assert "--no-shrink" in helps[("explore",)] and "--bound" in helps[("explore",)]
 
 
 def test_list_shows_names_variants_expectations_and_file() -> None:
@@ -108,6 +110,7 @@ def test_passing_variant_exits_0_and_dfs_reports_exhaustion() -> None:
     passed = run_cli("explore", LOST, "--variant", "fixed", "--runs", "30")
     assert passed.code == 0, passed.err
     assert "lost-update [fixed] passed all 30 runs" in passed.out
+    assert passed.err == ""  # stderr is not a terminal here: no progress bar
     exhausted = run_cli("explore", f"{RACE}::always-passes", "--strategy", "dfs", "--runs", "30")
     assert exhausted.code == 0, exhausted.err
     assert "exhausted: all 1 schedules" in exhausted.out
@@ -209,6 +212,7 @@ def test_serialize_helpers_give_json_types_and_quoted_commands() -> None:
 
 
 def _stderr_on_a_terminal(*args: str) -> tuple[int, str, str]:
+    # SIMHARNESS_PROGRESS_DELAY=0: the bar shows at once, so the test does not depend on speed.
     """Run the command with stderr on a pseudo-terminal; return (code, stdout, terminal text)."""
     master, slave = os.openpty()
     chunks: list[bytes] = []
@@ -225,7 +229,8 @@ def _stderr_on_a_terminal(*args: str) -> tuple[int, str, str]:
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SIMHARNESS_STORE": "off", "TERM": "xterm"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SIMHARNESS_STORE": "off", "TERM": "xterm",
+           "SIMHARNESS_PROGRESS_DELAY": "0"}
     done = subprocess.run([sys.executable, "-m", "simharness", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=slave, text=True, timeout=300)
     os.close(slave)
@@ -236,13 +241,13 @@ def _stderr_on_a_terminal(*args: str) -> tuple[int, str, str]:
 
 def test_progress_bar_on_a_terminal_only_without_json() -> None:
     target = str(FIXTURES / "slow.py")
-    code, out, terminal = _stderr_on_a_terminal("explore", target, "--strategy", "random", "--runs", "700")
+    code, out, terminal = _stderr_on_a_terminal("explore", target, "--strategy", "random", "--runs", "40")
     assert code == 0
-    assert "passed all 700 runs" in out
-    assert "many-checkpoints [default]" in terminal and "/700" in terminal
-    code, out, terminal = _stderr_on_a_terminal("explore", target, "--strategy", "random", "--runs", "700", "--json")
-    assert code == 0 and json.loads(out)["results"][0]["runs"] == 700
-    assert "/700" not in terminal
+    assert "passed all 40 runs" in out
+    assert "many-checkpoints [default]" in terminal and "/40" in terminal
+    code, out, terminal = _stderr_on_a_terminal("explore", target, "--strategy", "random", "--runs", "40", "--json")
+    assert code == 0 and json.loads(out)["results"][0]["runs"] == 40
+    assert "/40" not in terminal and terminal.strip() == ""
 
 
 def test_failure_store_is_replayed_first_and_can_be_turned_off(tmp_path: Path) -> None:

@@ -84,10 +84,10 @@ class ProgressBar:
     not `enabled`: with --json, or when stderr is not a terminal.
     """
 
-    def __init__(self, description: str, *, enabled: bool, delay_s: float = 1.0) -> None:
+    def __init__(self, description: str, *, enabled: bool, delay_s: float | None = None) -> None:
         self.description = description
         self.enabled = enabled
-        self.delay_s = delay_s
+        self.delay_s = progress_delay() if delay_s is None else delay_s
         self._started = perf_counter()
         self._progress: Progress | None = None
         self._task: Any = None
@@ -114,6 +114,14 @@ class ProgressBar:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def progress_delay() -> float:
+    """Seconds an exploration runs before its bar appears: `$SIMHARNESS_PROGRESS_DELAY`, default 1."""
+    try:
+        return max(0.0, float(os.environ.get("SIMHARNESS_PROGRESS_DELAY", "1")))
+    except ValueError:
+        return 1.0
 
 
 def progress_enabled(json_output: bool) -> bool:
