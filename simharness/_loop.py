@@ -62,6 +62,13 @@ class ExternalSource(Protocol):
         """Describe what may still happen later (for deadlock messages), or None."""
         ...
 
+    def idle(self, timeout_s: float) -> bool:
+        """Nothing else can happen: wait up to `timeout_s` for this source; True if it acted.
+
+        Optional: a source without `idle` never keeps the loop from a deadlock verdict.
+        """
+        ...
+
     def close(self) -> None: ...
 
 
@@ -145,6 +152,8 @@ class ControlledLoop(asyncio.BaseEventLoop):
         self.invariants: list[tuple[str, Callable[[], Any]]] = []
         self.callback_errors: list[str] = []
         self.abort: tuple[str, str] | None = None
+        #: The scenario's declared options (adapters read their own settings here).
+        self.scenario_options: dict[str, Any] = {}
         self.draining = False  # cleanup: no decisions, no detectors, no observer
 
     # ----- time ---------------------------------------------------------------------
@@ -251,7 +260,10 @@ class ControlledLoop(asyncio.BaseEventLoop):
             if self._work_executor is None:
                 self._work_executor = ThreadPerItemExecutor()
             executor = self._work_executor
-        return super().run_in_executor(executor, func, *args)
+        result = super().run_in_executor(executor, func, *args)
+        if executor is self._work_executor:
+            executor.start_pending()  # only now is asyncio's done-callback attached
+        return result
 
     # ----- network and child processes: delegated to simnet / simproc -------------------
     async def create_server(self, protocol_factory: Any, host: Any = None, port: Any = None,
@@ -316,6 +328,11 @@ class ControlledLoop(asyncio.BaseEventLoop):
         if not timers:
             if self.draining:
                 return
+            # A slow child may still act: give sources that can wait the chance first.
+            for source in self._sources:
+                idle = getattr(source, "idle", None)
+                if idle is not None and idle(self._settle_timeout_s):
+                    return
             raise RunAborted("deadlock", self.deadlock_message())
         when = timers[0][0]
         if when > self._max_time_ns and not self.draining:

@@ -106,6 +106,7 @@ class Execution:
             max_time_ns=round(settings.max_time_s * 1e9), settle_timeout_s=settings.settle_timeout_s,
             observer=observer, watchdog=environment.watchdog, on_clock=environment.clock.set,
         )
+        loop.scenario_options = dict(self.scenario.options)
         environment.clock.set(0)
         watchdog = environment.watchdog
 

@@ -51,7 +51,11 @@ class ThreadWatch:
 
     def may_be_busy(self) -> bool:
         """Cheap check: could any thread started during the run still be working?"""
-        return threading.active_count() > self._baseline_count
+        if threading.active_count() > self._baseline_count:
+            return True
+        # An equal count can hide a new thread when an old one (from an earlier run)
+        # exited meanwhile, so compare identities.
+        return any(t.ident not in self._baseline for t in threading.enumerate())
 
     def busy_threads(self) -> list[BusyThread]:
         """Threads started during the run that are alive and not parked."""

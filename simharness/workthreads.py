@@ -18,6 +18,10 @@ class ThreadPerItemExecutor(Executor):
     def __init__(self) -> None:
         self._count = 0
         self._threads: list[threading.Thread] = []
+        # Threads are started only after asyncio attached its done-callback to the
+        # future (see `start_pending`): a thread finishing earlier would deliver its
+        # result as a plain callback instead of a schedulable event.
+        self._unstarted: list[threading.Thread] = []
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> ConcurrentFuture[Any]:
         future: ConcurrentFuture[Any] = ConcurrentFuture()
@@ -35,10 +39,17 @@ class ThreadPerItemExecutor(Executor):
 
         thread = threading.Thread(target=work, name=f"simharness-work-{self._count}", daemon=True)
         self._threads.append(thread)
-        thread.start()
+        self._unstarted.append(thread)
         return future
 
+    def start_pending(self) -> None:
+        """Start the threads of items submitted since the last call."""
+        pending, self._unstarted = self._unstarted, []
+        for thread in pending:
+            thread.start()
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.start_pending()
         if wait:
             for thread in self._threads:
                 thread.join(timeout=5.0)
