@@ -21,6 +21,7 @@ decisions that takes, is one non-zero draw, which random search finds at once.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,7 +31,7 @@ from hypothesis import strategies as st
 from .errors import ConfigError, SimharnessError
 from .execution import RunSettings
 from .outcome import Failure, RunResult
-from .runner import require_simulation, run_strategy
+from .runner import replay, require_simulation, run_strategy
 from .scenario import Scenario
 from .strategies.base import Option
 
@@ -63,6 +64,7 @@ class DrawnSchedule:
 
     @property
     def schedule(self) -> str | None:
+        """The schedule the run followed (None before it ran)."""
         return self.result.schedule.encode() if self.result is not None else None
 
     def begin_run(self, run_index: int) -> bool:
@@ -104,15 +106,19 @@ def schedules(per: Per = "decision") -> st.SearchStrategy[DrawnSchedule]:
 class ScheduleFailure(AssertionError):
     """A scenario run under a drawn schedule failed; the message carries the schedule."""
 
-    def __init__(self, result: RunResult) -> None:
+    def __init__(self, result: RunResult, scenario: Scenario, with_inputs: bool) -> None:
         failure = result.failure
         assert failure is not None
         self.result = result
         self.failure: Failure = failure
         self.schedule = result.schedule.encode()
-        super().__init__(f"{failure.kind}: {failure.message}\n"
-                         f"schedule: {self.schedule}\n"
-                         f"replay: simharness replay TARGET --variant {result.variant} --schedule {self.schedule}")
+        if with_inputs:  # the command line cannot pass drawn inputs: replay from Python
+            how = (f"replay_with({scenario.function.__name__}, {result.variant!r}, {self.schedule!r}, "
+                   "<the inputs of the falsifying example>)")
+        else:
+            target = f"{_display(scenario.source_file)}::{scenario.name}"
+            how = f"simharness replay {target} --variant {result.variant} --schedule {self.schedule}"
+        super().__init__(f"{failure.kind}: {failure.message}\nschedule: {self.schedule}\nreplay: {how}")
 
 
 def run_with(scenario: Scenario | Callable[..., Any], variant: str | None, drawn: DrawnSchedule,
@@ -123,17 +129,32 @@ def run_with(scenario: Scenario | Callable[..., Any], variant: str | None, drawn
     test can hand it inputs Hypothesis drew (e.g. a list of flows). Raises
     `ScheduleFailure` (an AssertionError) with the followed schedule in its message.
     """
-    chosen = _as_scenario(scenario)
-    name = variant if variant is not None else chosen.variant_names[0]
-    chosen.check_variant(name)
-    require_simulation(chosen)
-    if arguments:
-        chosen = _with_arguments(chosen, arguments)
+    declared = _as_scenario(scenario)
+    name = variant if variant is not None else declared.variant_names[0]
+    declared.check_variant(name)
+    require_simulation(declared)
+    chosen = _with_arguments(declared, arguments) if arguments else declared
     result = run_strategy(chosen, name, drawn, settings)
     drawn.result = result
     if result.failure is not None:
-        raise ScheduleFailure(result)
+        raise ScheduleFailure(result, declared, bool(arguments))
     return result
+
+
+def replay_with(scenario: Scenario | Callable[..., Any], variant: str | None, schedule: str,
+                *arguments: Any, settings: RunSettings | None = None, trace: bool = False) -> RunResult:
+    """Replay a schedule `run_with` reported, with the same drawn inputs (no exception on failure)."""
+    declared = _as_scenario(scenario)
+    name = variant if variant is not None else declared.variant_names[0]
+    chosen = _with_arguments(declared, arguments) if arguments else declared
+    return replay(chosen, name, schedule, settings, trace=trace)
+
+
+def _display(path: str) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
 
 
 def _as_scenario(scenario: Scenario | Callable[..., Any]) -> Scenario:

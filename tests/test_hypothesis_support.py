@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simharness as sh
-from simharness.hypothesis_support import DrawnSchedule, ScheduleFailure, run_with, schedules
+from simharness.hypothesis_support import DrawnSchedule, ScheduleFailure, replay_with, run_with, schedules
 from simharness.runner import replay
 from simharness.scenario import scenario_of
 from simharness.schedule import Schedule
@@ -42,6 +42,7 @@ def test_token_race_is_found_and_shrunk_to_the_minimal_deviations(race: object, 
     assert failure.failure.kind == "assertion"
     assert Schedule.decode(failure.schedule).deviations == minimum
     assert f"schedule: {failure.schedule}" in str(failure)
+    assert f"token_race.py::{scenario_of(race).name} --variant default --schedule {failure.schedule}" in str(failure)
     replayed = replay(scenario_of(race), "default", failure.schedule)
     assert replayed.failure is not None and replayed.trace_hash == failure.result.trace_hash
 
@@ -115,6 +116,8 @@ def test_inputs_and_interleaving_shrink_together() -> None:
     assert flows == ["alpha", "alpha"]
     assert Schedule.decode(failure.schedule).deviations == 1
     assert "slug claimed twice: ['alpha', 'alpha']" in str(failure)
+    again = replay_with(slug_flows, "racy", failure.schedule, flows)
+    assert again.failure is not None and again.trace_hash == failure.result.trace_hash
 
 
 def test_the_fixed_variant_passes_every_drawn_interleaving() -> None:
