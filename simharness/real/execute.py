@@ -72,6 +72,32 @@ def new_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+_warmed: set[str] = set()
+
+
+def warm_up(kind: str) -> None:
+    """Create the process-wide resources a loop kind keeps for good, before any baseline.
+
+    uvloop's first loop opens a wakeup pipe and libuv starts its thread pool on the first
+    resolver call; both stay for the life of the process. Without this, the first run of
+    a worker would be blamed for them as leaks.
+    """
+    if kind in _warmed:
+        return
+    loop = new_loop(kind)
+    try:
+        async def touch() -> None:
+            await asyncio.sleep(0.001)
+            await loop.getaddrinfo("127.0.0.1", 0)
+            await loop.run_in_executor(None, lambda: None)
+
+        loop.run_until_complete(touch())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
+    _warmed.add(kind)
+
+
 async def _copies(scenario: Scenario, variant: str, contexts: list[RealRunContext],
                   soft_timeout_s: float) -> tuple[list[BaseException | None], str | None, str | None]:
     """Run the copies; return per-copy errors, a timeout message and a leak message."""
@@ -87,7 +113,9 @@ async def _copies(scenario: Scenario, variant: str, contexts: list[RealRunContex
     done, pending = await asyncio.wait(tasks, timeout=soft_timeout_s)
     timeout = None
     if pending:
-        stuck = [t for t in asyncio.all_tasks() if not t.done() and t is not asyncio.current_task()]
+        # The scenario's own tasks say where it hangs; our copy wrappers only await them.
+        stuck = [t for t in asyncio.all_tasks()
+                 if not t.done() and t is not asyncio.current_task() and t not in tasks]
         names = "; ".join(describe_task(t) for t in stuck[:8])
         timeout = (f"{len(pending)} of {len(tasks)} copies still running after {soft_timeout_s:g} s: "
                    f"{names}")
@@ -132,6 +160,7 @@ def run_copies(scenario: Scenario, variant: str, *, concurrency: int, noise: flo
                loop_kind: str, soft_timeout_s: float, blocked_loop_s: float,
                watch: LoopWatch) -> CopiesOutcome:
     """Run `concurrency` copies of the variant at once on a fresh real loop, once."""
+    warm_up(loop_kind)
     loop = new_loop(loop_kind)
     asyncio.set_event_loop(loop)
     handler_errors: list[dict[str, Any]] = []

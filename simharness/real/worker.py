@@ -23,7 +23,7 @@ from ..discovery import load_file
 from ..errors import SimharnessError
 from ..scenario import Scenario
 from . import leaks
-from .execute import run_copies
+from .execute import run_copies, warm_up
 from .loopwatch import LoopWatch
 from .protocol import RealJob, RunOutcome, RunSpec, SimJob, decode, encode
 from .simjob import explore_for_stress
@@ -88,6 +88,7 @@ class Worker:
     def run_real(self, job: RealJob) -> bool:
         """Do every run of the job; return False when this worker must retire."""
         scenario = self._scenario(job.source_file, job.scenario)
+        warm_up(job.loop)  # before any run's baseline: the loop kind's lasting resources
         for spec in job.runs:
             self.channel.send({"type": "start", "index": spec.index})
             outcome = self._one_run(scenario, job, spec)

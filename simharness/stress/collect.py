@@ -15,7 +15,7 @@ from typing import Any
 
 from ..realtime import wall_time
 from ..serialize import replay_command
-from .dispatch import RealRecord, SimRecord
+from .dispatch import RealRecord, SimRecord, SkipRecord
 from .evidence import EvidenceLog
 from .plan import VariantPlan
 from .results import BackendResult, SimFinding, Verdict, level_results, normalise, outcome_rows
@@ -52,12 +52,28 @@ class Collector:
         # (scenario, variant) -> concurrency -> (outcome counts, run durations)
         self._real: dict[tuple[str, str], dict[int, tuple[Counter[tuple[str, str]], list[float]]]] = {}
         self._sim: dict[tuple[str, str], SimRecord] = {}
+        self._skipped: dict[tuple[str, str, int], int] = {}
 
-    def record(self, record: RealRecord | SimRecord) -> None:
+    def record(self, record: RealRecord | SimRecord | SkipRecord) -> None:
         if isinstance(record, RealRecord):
             self._record_real(record)
+        elif isinstance(record, SkipRecord):
+            self._record_skip(record)
         else:
             self._record_sim(record)
+
+    def _record_skip(self, record: SkipRecord) -> None:
+        job = record.job
+        self.log.append({"type": "skipped", "backend": "real", "scenario": job.scenario, "variant": job.variant,
+                         "concurrency": job.concurrency, "indices": list(record.indices), "reason": record.reason})
+        with self._lock:
+            key = (job.scenario, job.variant, job.concurrency)
+            self._skipped[key] = self._skipped.get(key, 0) + len(record.indices)
+            self._done += len(record.indices)
+            event = Progress(self._done, self.planned, self._failures,
+                             f"{job.scenario}[{job.variant}] x{job.concurrency}: {record.reason}")
+        if self.progress is not None:
+            self.progress(event)
 
     def _record_real(self, record: RealRecord) -> None:
         job, outcome = record.job, record.outcome
@@ -145,7 +161,8 @@ class Collector:
         if levels is None:
             return None
         kinds = frozenset({sim.found.kind}) if sim is not None and sim.found is not None else None
-        rows = level_results(levels, plan.expect, kinds)
+        skipped = {c: self._skipped.get((plan.scenario, plan.variant, c), 0) for c in levels}
+        rows = level_results(levels, plan.expect, kinds, skipped)
         total: Counter[tuple[str, str]] = Counter()
         for counts, _ in levels.values():
             total.update(counts)
@@ -157,10 +174,14 @@ class Collector:
         else:
             ok = failures > 0 if judged_here else True
         note = "" if judged_here else "informational: the simulated explorer decides this buggy variant"
+        if any(skipped.values()):
+            note = (note + "; " if note else "") + (f"{sum(skipped.values())} runs skipped after repeated "
+                                                      "timeouts (each costs a full --timeout)")
         return BackendResult(
             scenario=plan.scenario, variant=plan.variant, backend="real", expect=plan.expect, runs=runs,
             failures=failures, ok=ok, failure_rate=round(failures / runs, 6) if runs else 0.0,
             outcomes=outcome_rows(total, runs, plan.expect, kinds), levels=rows, observed=failures > 0,
+            skipped=sum(skipped.values()),
             settings=dict(self.settings), note=note)
 
     def snapshot(self) -> tuple[list[BackendResult], list[Verdict]]:

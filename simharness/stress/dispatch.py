@@ -49,7 +49,20 @@ class SimRecord:
     worker_pid: int
 
 
-Sink = Callable[[RealRecord | SimRecord], None]
+@dataclass(frozen=True)
+class SkipRecord:
+    """Runs not done because their variant already timed out too often at that level."""
+
+    job: RealJob
+    indices: tuple[int, ...]
+    reason: str
+
+
+Sink = Callable[[RealRecord | SimRecord | SkipRecord], None]
+
+#: Timeouts of one variant at one level after which its remaining runs are skipped: each
+#: costs a full --timeout, and more of them add no evidence (a hang is a hang).
+TIMEOUT_LIMIT = 3
 
 
 def _tail(directory: Path) -> str:
@@ -79,6 +92,8 @@ class Dispatcher:
         self.sink = sink
         self.stop = threading.Event()
         self.errors: list[str] = []  # dispatcher-level problems (never silently dropped)
+        self._timeouts: dict[tuple[str, str, int], int] = {}
+        self._timeouts_lock = threading.Lock()
         self._threads = [threading.Thread(target=self._slot, args=(i,), name=f"stress-slot-{i}", daemon=True)
                          for i in range(workers)]
 
@@ -145,7 +160,24 @@ class Dispatcher:
             status = worker.exit_status
         return describe_exit(status)
 
+    def _skip_rest(self, job: RealJob, remaining: list[Any]) -> bool:
+        """Skip `remaining` runs (recording that) if the variant timed out too often here."""
+        with self._timeouts_lock:
+            count = self._timeouts.get((job.scenario, job.variant, job.concurrency), 0)
+        if count < TIMEOUT_LIMIT or not remaining:
+            return False
+        self.sink(SkipRecord(job, tuple(r.index for r in remaining),
+                             f"skipped after {count} timeouts at concurrency {job.concurrency}"))
+        for spec in remaining:
+            shutil.rmtree(spec.directory, ignore_errors=True)
+        remaining.clear()
+        return True
+
     def _record_real(self, job: RealJob, outcome: RunOutcome, worker: WorkerProcess) -> None:
+        if outcome.kind == "timeout":
+            key = (job.scenario, job.variant, job.concurrency)
+            with self._timeouts_lock:
+                self._timeouts[key] = self._timeouts.get(key, 0) + 1
         directory = Path(next(r.directory for r in job.runs if r.index == outcome.index))
         tail = _tail(directory)
         shutil.rmtree(directory, ignore_errors=True)
@@ -153,6 +185,8 @@ class Dispatcher:
 
     def _run_real(self, worker: WorkerProcess, job: RealJob) -> tuple[Job | None, WorkerProcess | None]:
         remaining = list(job.runs)
+        if self._skip_rest(job, remaining):
+            return None, worker
         current = remaining[0].index
         try:
             worker.send(job.to_message())
@@ -171,6 +205,7 @@ class Dispatcher:
                         index=spec.index, seed=spec.seed, kind="crash",
                         message=f"worker process died during the run ({how})", duration_s=0.0,
                         concurrency=job.concurrency, failed_copies=job.concurrency), worker)
+                self._skip_rest(job, remaining)
                 return (replace(job, runs=tuple(remaining)) if remaining else None), None
             if message is None:
                 if monotonic() < deadline:
@@ -183,6 +218,7 @@ class Dispatcher:
                              f"{worker.pid} and its process group killed"),
                     duration_s=self.timeout_s, concurrency=job.concurrency,
                     failed_copies=job.concurrency), worker)
+                self._skip_rest(job, remaining)
                 return (replace(job, runs=tuple(remaining)) if remaining else None), None
             kind = message["type"]
             if kind == "start":
@@ -193,6 +229,9 @@ class Dispatcher:
                 remaining = [r for r in remaining if r.index != outcome.index]
                 current = -1
                 self._record_real(job, outcome, worker)
+                if outcome.kind == "timeout" and self._skip_rest(job, remaining):
+                    worker.kill()  # it would go on with runs we just skipped
+                    return None, None
                 deadline = monotonic() + self.timeout_s
             elif kind == "done":
                 # A retiring worker stops after the run that spoiled it: the rest of the

@@ -67,6 +67,7 @@ class LevelResult:
     speedup: float | None          # vs running the same copies one at a time (lowest level)
     efficiency: float | None       # speedup / concurrency ratio
     outcomes: tuple[OutcomeRow, ...]
+    skipped: int = 0               # runs not done after repeated timeouts
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class BackendResult:
     error: str | None = None                   # sim: the exploration itself crashed or hung
     observed: bool = False                     # the variant failed at least once here
     settings: dict[str, Any] | None = None     # loop, noise, load, workers (real)
+    skipped: int = 0                           # real runs skipped after repeated timeouts
     note: str = ""
 
 
@@ -140,7 +142,8 @@ def outcome_rows(counts: Counter[tuple[str, str]], runs: int, expect: str,
 
 
 def level_results(levels: dict[int, tuple[Counter[tuple[str, str]], list[float]]], expect: str,
-                  bug_kinds: frozenset[str] | None) -> tuple[LevelResult, ...]:
+                  bug_kinds: frozenset[str] | None, skipped: dict[int, int] | None = None
+                  ) -> tuple[LevelResult, ...]:
     """Per-level rows with speedup and efficiency relative to the lowest level."""
     medians = {c: statistics.median(d) if d else None for c, (_, d) in levels.items()}
     base = min(levels) if levels else 1
@@ -160,5 +163,6 @@ def level_results(levels: dict[int, tuple[Counter[tuple[str, str]], list[float]]
             copies = round(concurrency / median, 2)
         rows.append(LevelResult(concurrency, runs, failures, round(failures / runs, 6) if runs else 0.0,
                                 round(median, 6) if median is not None else None, copies, speedup,
-                                efficiency, outcome_rows(counts, runs, expect, bug_kinds)))
+                                efficiency, outcome_rows(counts, runs, expect, bug_kinds),
+                                (skipped or {}).get(concurrency, 0)))
     return tuple(rows)
