@@ -47,7 +47,8 @@ class RunAborted(Exception):
 class StepObserver(Protocol):
     """Receives every step and decision of a run (trio's Instrument idea)."""
 
-    def on_step(self, step: int, task: asyncio.Task[Any] | None, kind: str, key: str, now_ns: int) -> None: ...
+    def on_step(self, step: int, task: asyncio.Task[Any] | None, kind: str, key: str, now_ns: int,
+                label: str = "", decision: int | None = None) -> None: ...
     def on_decision(self, step: int, options: Sequence[Option], chosen: int, now_ns: int) -> None: ...
 
 
@@ -174,6 +175,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
         timer.kind = "timer"
         task = asyncio.current_task(self) if self._thread_id is not None else None
         timer.label = f"timer {self._timer_count} set by {task.get_name() if task else 'the loop'}"
+        timer.decision = None
         timer._scheduled = True
         heapq.heappush(self._timers, (when_ns, self._timer_count, timer))
         return timer
@@ -220,7 +222,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
         are delivered in the order they were posted (one stream, one order).
         """
         handle = EventHandle(callback, args, self, None)
-        handle.key, handle.kind, handle.label = key, kind, label
+        handle.key, handle.kind, handle.label, handle.decision = key, kind, label, None
         self._available.append(handle)
         return handle
 
@@ -247,7 +249,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
             return self.call_soon(callback, *args, context=context)
         handle = EventHandle(callback, args, self, context)
         key = self._thread_key(threading.current_thread())
-        handle.key, handle.kind = key, "thread"
+        handle.key, handle.kind, handle.decision = key, "thread", None
         handle.label = f"result from {key}"
         with self._arrivals_lock:
             seq = self._arrival_seq.get(key, 0)
@@ -381,6 +383,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
                 chosen = self._decide(options)
                 if chosen == len(heads):
                     return  # the remaining events arrive later within this instant
+                heads[chosen].decision = len(self.decisions)
             self._available.remove(heads[chosen])
             ready.append(heads[chosen])
 
@@ -396,18 +399,19 @@ class ControlledLoop(asyncio.BaseEventLoop):
         count = len(queued) + len(heads)
         if count == 0:
             return
-        chosen = 0
+        chosen, decision = 0, None
         if count > 1:
             options = [self._ready_option(h) for h in queued]
             options.extend(Option(h.key, h.kind, h.label) for h in heads)
             chosen = self._decide(options)
+            decision = len(self.decisions)
         if chosen < len(queued):
             handle = queued[chosen]
             del ready[chosen]
         else:
             handle = heads[chosen - len(queued)]
             self._available.remove(handle)
-        self._run_step(handle)
+        self._run_step(handle, decision)
 
     def _ready_option(self, handle: asyncio.Handle) -> Option:
         task = getattr(handle._callback, "__self__", None)
@@ -416,7 +420,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
         name = describe_callback(handle)
         return Option(f"callback:{name}", "ready", name)
 
-    def _run_batch(self) -> None:
+    def _run_batch(self, first_decision: int | None = None) -> None:
         # The hottest path of simharness: one iteration per step, so locals, no calls
         # that are not needed, and the per-step work of observers kept minimal.
         ready = self._ready
@@ -441,9 +445,10 @@ class ControlledLoop(asyncio.BaseEventLoop):
             if on_step is not None:
                 task = getattr(handle._callback, "__self__", None)
                 if isinstance(task, task_type):
-                    on_step(steps, task, "task", task.get_name(), self._now)
+                    on_step(steps, task, "task", task.get_name(), self._now, "", first_decision)
                 else:
-                    self._observe_other(on_step, steps, handle)
+                    self._observe_other(on_step, steps, handle, first_decision)
+                first_decision = None
             if watchdog is not None:
                 watchdog.epoch += 1
                 watchdog.in_step = True
@@ -456,17 +461,18 @@ class ControlledLoop(asyncio.BaseEventLoop):
             if self.invariants:
                 self._check_invariants()
 
-    def _observe_other(self, on_step: Callable[..., None], steps: int, handle: asyncio.Handle) -> None:
+    def _observe_other(self, on_step: Callable[..., None], steps: int, handle: asyncio.Handle,
+                       decision: int | None) -> None:
         if isinstance(handle, (EventHandle, SimTimer)):
-            on_step(steps, None, handle.kind, handle.key, self._now)
+            on_step(steps, None, handle.kind, handle.key, self._now, handle.label, handle.decision or decision)
         else:
-            on_step(steps, None, "callback", describe_callback(handle), self._now)
+            on_step(steps, None, "callback", describe_callback(handle), self._now, "", decision)
 
-    def _run_step(self, handle: asyncio.Handle) -> None:
+    def _run_step(self, handle: asyncio.Handle, decision: int | None) -> None:
         """Run one chosen handle as a step (preemptive mode): the batch path, for one."""
         saved, self._ready = self._ready, collections.deque((handle,))
         try:
-            self._run_batch()
+            self._run_batch(decision)
         finally:
             saved.extend(self._ready)  # callbacks the step queued go behind the rest
             self._ready = saved

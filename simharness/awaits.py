@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sysconfig
 from typing import Any
 
-# Frames in these folders are plumbing, not the user's await point.
-_INTERNAL_DIRS = (os.path.dirname(asyncio.__file__) + os.sep, os.path.dirname(__file__) + os.sep)
+# Frames in these folders are plumbing (the standard library, installed packages such
+# as aiosqlite, simharness itself), not the user's await point.
+_INTERNAL_DIRS = tuple(sorted({
+    os.path.dirname(asyncio.__file__) + os.sep,
+    os.path.dirname(__file__) + os.sep,
+    *(sysconfig.get_paths()[key] + os.sep for key in ("stdlib", "purelib", "platlib")),
+}))
 
 
 def _await_chain(task: asyncio.Task[Any]) -> tuple[list[Any], Any]:

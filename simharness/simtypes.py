@@ -45,13 +45,14 @@ class SimTask(asyncio.Task):  # type: ignore[type-arg]
 class SimTimer(asyncio.TimerHandle):
     """A timer that knows its creation number and creator, to be offered as an option."""
 
-    __slots__ = ("key", "kind", "label")
+    __slots__ = ("key", "kind", "label", "decision")
 
 
 class EventHandle(asyncio.Handle):
     """A callback the outside world delivers (I/O, thread result, checkpoint, child exit)."""
 
-    __slots__ = ("key", "kind", "label")
+    # `decision` is the 1-based decision that released it, or None (single option).
+    __slots__ = ("key", "kind", "label", "decision")
 
 
 def resolve_future(future: asyncio.Future[Any]) -> None:

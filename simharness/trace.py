@@ -29,7 +29,8 @@ class TraceHasher:
         self._items: list[Any] = []
         self._last_time = 0
 
-    def on_step(self, step: int, task: asyncio.Task[Any] | None, kind: str, key: str, now_ns: int) -> None:
+    def on_step(self, step: int, task: asyncio.Task[Any] | None, kind: str, key: str, now_ns: int,
+                label: str = "", decision: int | None = None) -> None:
         if now_ns != self._last_time:
             self._items.append(now_ns)
             self._last_time = now_ns
@@ -51,9 +52,9 @@ class DetailedTrace(TraceHasher):
         super().__init__()
         self.steps: list[TraceStep] = []
         self.decisions: list[DecisionRecord] = []
-        self._pending_decision: tuple[int, bool] | None = None
 
-    def on_step(self, step: int, task: asyncio.Task[Any] | None, kind: str, key: str, now_ns: int) -> None:
+    def on_step(self, step: int, task: asyncio.Task[Any] | None, kind: str, key: str, now_ns: int,
+                label: str = "", decision: int | None = None) -> None:
         super().on_step(step, task, kind, key, now_ns)
         if task is not None:
             filename, line, awaited = await_point(task)
@@ -61,10 +62,9 @@ class DetailedTrace(TraceHasher):
             label = f"{where} {awaited}".strip()
             lane = actor = task.get_name()
         else:
-            label, actor = key, key
+            label, actor = label or key, key
             lane = kind if kind in ("callback", "timer") else key
-        decision, deviation = self._pending_decision or (None, False)
-        self._pending_decision = None
+        deviation = decision is not None and self.decisions[decision - 1].chosen != 0
         self.steps.append(TraceStep(index=step, actor=actor, lane=lane, kind=kind, label=label,
                                     time=now_ns / 1e9, decision=decision, deviation=deviation))
 
@@ -74,4 +74,3 @@ class DetailedTrace(TraceHasher):
         self.decisions.append(DecisionRecord(index=index, step=step + 1, time=now_ns / 1e9,
                                              options=tuple(f"{o.key}: {o.label}" for o in options),
                                              chosen=chosen))
-        self._pending_decision = (index, chosen != 0)
