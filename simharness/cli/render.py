@@ -88,7 +88,18 @@ def trace_listing(trace: tuple[TraceStep, ...], decisions: tuple[DecisionRecord,
     by_index = {d.index: d for d in decisions}
     say(f"trace ({len(trace)} steps, {len(decisions)} decisions):", "bold")
     width = max((len(s.actor) for s in trace), default=4)
+    attached = {s.decision for s in trace if s.decision is not None}
+    # Decisions that released nothing (the "fifo" option: hold the events back) have
+    # no step of their own; print them before the step at which they were taken.
+    held = {}
+    for record in decisions:
+        if record.index not in attached:
+            held.setdefault(record.step, []).append(record)
     for step in trace:
+        for record in held.get(step.index, ()):
+            mark = "departed" if record.chosen else "default"
+            say(f"  {'':>5}  t={record.time:.6f}  {'':<{width}}  <- decision {record.index} ({mark}): "
+                f"{record.options[record.chosen]}", "yellow" if record.chosen else None)
         line = f"  {step.index:>5}  t={step.time:.6f}  {step.actor:<{width}}  {step.label}"
         record = by_index.get(step.decision) if step.decision is not None else None
         if record is not None:
