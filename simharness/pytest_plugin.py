@@ -56,6 +56,8 @@ class SimConfig:
 
 
 CONFIG_KEY = pytest.StashKey[SimConfig]()
+#: Set when a test ran the --sim-replay schedule (to say so when none did).
+REPLAYED_KEY = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -161,6 +163,15 @@ def pytest_report_header(config: pytest.Config) -> str:
             + (", every async test" if sim.all_async else ""))
 
 
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    sim = config.stash[CONFIG_KEY]
+    # Under xdist the workers ran the tests: only they know, so say nothing there.
+    distributed = hasattr(config, "workerinput") or bool(getattr(config.option, "numprocesses", None))
+    if sim.replay is not None and not config.stash.get(REPLAYED_KEY, False) and not distributed:
+        terminalreporter.write_line(f"simharness: no selected test matches --sim-replay {sim.replay.encode()} "
+                                    "(select the test it was printed for)", yellow=True)
+
+
 def _target(item: pytest.Function) -> Callable[..., Coroutine[Any, Any, Any]] | None:
     """The test's coroutine function when simharness runs this item, else None."""
     function: Any = item.obj
@@ -199,6 +210,8 @@ def seed_for_test(global_seed: int, node_id: str) -> int:
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     function = _target(pyfuncitem)
     if function is None:
+        if pyfuncitem.get_closest_marker("simharness") is not None:
+            pytest.fail("simharness: @pytest.mark.simharness needs an `async def` test", pytrace=False)
         return None
     sim = pyfuncitem.config.stash[CONFIG_KEY]
     arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
@@ -211,6 +224,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     scenario = Scenario(name=name, function=run_test, variants={VARIANT: None}, expect={},
                         source_file=code.co_filename, source_line=code.co_firstlineno)
     if sim.replay is not None and sim.replay.scope == scope_of(name, VARIANT):
+        pyfuncitem.config.stash[REPLAYED_KEY] = True
         _replay(pyfuncitem, scenario, sim.replay)
         return True
     marker = pyfuncitem.get_closest_marker("simharness")
