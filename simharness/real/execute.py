@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import random
 import traceback
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from ..scenario import Scenario
 from ..watchdog import LoopInterrupted
 from .loopwatch import LoopWatch
 
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
 #: How long closing a run's loop may take (cancelled tasks, async generators, executor).
 _CLOSE_BUDGET_S = 2.0
 
@@ -56,10 +58,15 @@ def classify(error: BaseException) -> str:
 
 
 def describe_task(task: asyncio.Task[Any]) -> str:
-    """`name awaiting at file:line` for a pending task."""
-    stack = task.get_stack()
-    if stack:
-        frame = stack[-1]
+    """`name at file:line` of the innermost await of a pending task."""
+    coro: Any = task.get_coro()
+    frame = None
+    while coro is not None:  # follow the await chain down to the user frame that waits
+        inner = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if inner is not None and not inner.f_code.co_filename.startswith(_ASYNCIO_DIR):
+            frame = inner
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    if frame is not None:
         return f"{task.get_name()} at {frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}"
     return task.get_name()
 
@@ -115,7 +122,7 @@ async def _copies(scenario: Scenario, variant: str, contexts: list[RealRunContex
     if pending:
         # The scenario's own tasks say where it hangs; our copy wrappers only await them.
         stuck = [t for t in asyncio.all_tasks()
-                 if not t.done() and t is not asyncio.current_task() and t not in tasks]
+                 if not t.done() and t is not asyncio.current_task() and t not in tasks] or list(pending)
         names = "; ".join(describe_task(t) for t in stuck[:8])
         timeout = (f"{len(pending)} of {len(tasks)} copies still running after {soft_timeout_s:g} s: "
                    f"{names}")
