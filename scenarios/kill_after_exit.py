@@ -1,0 +1,95 @@
+"""kill-after-exit: the child exits between the timeout firing and `proc.kill()`.
+
+Seed: ../shared/seeds/001_15ce1f2008a29817.txt, review finding "[MAJOR] proc.kill() in
+except asyncio.TimeoutError unprotected against ProcessLookupError" (parallel.py:260,
+rounds 3-5): "raises ProcessLookupError if the subprocess has already exited in the
+window between asyncio.wait_for raising TimeoutError and proc.kill() executing. That
+unhandled exception escapes _run_one" and the flow's result is lost.
+
+asyncio's `Process.kill()` raises `ProcessLookupError` once the loop has processed the
+child's exit and the end of its pipes. The flow's child here finishes exactly at its
+deadline: it works until its input ends, and the outside world (a timer standing in for
+the browser finishing its last page) ends that input at `FLOW_TIMEOUT_S`, the same
+instant the dispatcher's timeout fires. In simulation the child's output, its exit and
+the timeout are events of one virtual instant that the explorer may order; when the exit
+is processed first and the timeout still wins, the buggy `proc.kill()` raises. On the
+real runtime the window is a few microseconds wide.
+
+The fix (round 7): `try: proc.kill() except ProcessLookupError: pass`.
+
+Oracle: every flow, timed out or not, yields a `FlowDispatchResult`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import simharness as sh
+
+#: The seed's 900 s flow timeout, scaled down for real runs.
+FLOW_TIMEOUT_S = 1.0
+#: The child reads its input until it ends, then reports: it finishes when told to.
+FLOW_UNTIL_INPUT_ENDS = ("import json, sys; sys.stdin.read(); "
+                         "print(json.dumps({'passed': True, 'flow': sys.argv[1]}))")
+FLOWS = ("checkout", "search")
+
+
+@dataclass(frozen=True)
+class FlowDispatchResult:
+    """One flow's outcome in the run-set report."""
+
+    slug: str
+    passed: bool
+    error: str | None = None
+
+
+def kill_unguarded(proc: asyncio.subprocess.Process) -> None:
+    """Rounds 2-6 (the bug): the child may already be gone."""
+    proc.kill()
+
+
+def kill_guarded(proc: asyncio.subprocess.Process) -> None:
+    """The fix: a child that already exited needs no kill."""
+    try:
+        proc.kill()
+    except ProcessLookupError:
+        pass
+
+
+async def _run_one(slug: str, semaphore: asyncio.Semaphore,
+                   kill: Callable[[asyncio.subprocess.Process], None]) -> FlowDispatchResult:
+    async with semaphore:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-I", "-S", "-c", FLOW_UNTIL_INPUT_ENDS, slug,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        assert proc.stdin is not None
+        # The flow's work ends exactly at its deadline (see the module docstring).
+        finish = asyncio.get_running_loop().call_later(FLOW_TIMEOUT_S, proc.stdin.close)
+        try:
+            stdout, _ = await asyncio.wait_for(proc.communicate(), timeout=FLOW_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            kill(proc)
+            await proc.communicate()  # drain the pipes
+            return FlowDispatchResult(slug, False, f"timeout after {FLOW_TIMEOUT_S:g}s")
+        finally:
+            finish.cancel()
+        report = json.loads(stdout or b"{}")
+        return FlowDispatchResult(slug, bool(report.get("passed")), None if report else "no report")
+
+
+@sh.scenario(variants={"buggy": kill_unguarded, "fixed": kill_guarded},
+             expect={"buggy": "fail", "fixed": "pass"})
+async def kill_after_exit(kill: Callable[[asyncio.subprocess.Process], None]) -> None:
+    """Two flows whose children finish at their deadline; each must still yield a result."""
+    semaphore = asyncio.Semaphore(len(FLOWS))
+    results = await asyncio.gather(*(_run_one(slug, semaphore, kill) for slug in FLOWS),
+                                   return_exceptions=True)
+    lost = [(slug, result) for slug, result in zip(FLOWS, results) if not isinstance(result, FlowDispatchResult)]
+    assert not lost, "; ".join(
+        f"flow {slug!r} lost its result: {type(error).__name__} escaped _run_one"
+        + (" (proc.kill() after the child had already exited)" if isinstance(error, ProcessLookupError) else "")
+        for slug, error in lost)
