@@ -49,6 +49,8 @@ class StressOptions:
     sim_runs: int = FULL.sim_runs
     report_dir: str = "reports"
     quick: bool = False
+    # Only variants with this expectation ("pass" or "fail"); None = all (benchmarks use it).
+    only_expect: str | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

@@ -70,6 +70,8 @@ def plan_variants(scenarios: list[Scenario], options: StressOptions) -> list[Var
         backends = tuple(b for b in options.backends if b in declared)
         blocked = float(scenario.options.get("blocked_loop_s", REAL_BLOCKED_LOOP_S))
         for variant in scenario.variant_names:
+            if options.only_expect is not None and scenario.expectation(variant) != options.only_expect:
+                continue
             plans.append(VariantPlan(scenario.name, variant, scenario.expectation(variant),
                                      scenario.source_file, _target(scenario), backends, declared, blocked))
     return plans
