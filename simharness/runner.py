@@ -1,7 +1,8 @@
 """Explore and replay: the Python API behind `simharness explore` and `replay`.
 
 The runner owns the loop over schedules; strategies decide, executions run, and
-the runner only sequences them, stops at the first failure, and shrinks it.
+the runner only sequences them (remembered failures from the failure store first),
+stops at the first failure, shrinks it, and records it in the store.
 """
 
 from __future__ import annotations
@@ -75,13 +76,14 @@ def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | 
     found_index = 0
     stored_from: Schedule | None = None
     remembered = _StoreSession.open(store, scenario.name, variant)
-    replays = list(first or ()) + list(remembered.schedules)
+    replayed = 0
     with RunEnvironment(settings) as environment:
         execution = Execution(scenario, variant, environment)
-        for stored in replays:
+        for stored in list(first or ()) + list(remembered.schedules):
             if stored.preemptive != execution.settings.preemptive:
                 continue  # recorded in the other mode: not applicable to this exploration
             from_store = remembered.holds(stored)
+            replayed += 1
             try:
                 result = _replay_in(execution, stored)
             except ScheduleDivergence as divergence:
@@ -116,7 +118,7 @@ def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | 
     return Exploration(
         scenario=scenario.name, variant=variant, strategy=options.strategy, seed=options.seed, runs=runs,
         failed=failure is not None, elapsed_s=round(perf_counter() - started, 6), failure=failure,
-        exhausted=exhausted, stored_replays=len(replays), notes=tuple(remembered.notes),
+        exhausted=exhausted, stored_replays=replayed, notes=tuple(remembered.notes),
     )
 
 
