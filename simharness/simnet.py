@@ -1,20 +1,498 @@
-"""Placeholder until the deterministic simnet adapter lands: every entry point says so."""
+"""The in-memory network of a simulated run: listeners, ports and connections.
+
+`ControlledLoop.create_server`, `.create_connection` and `.getaddrinfo` delegate here.
+Each loop gets one `Network` (created on first use and registered with
+`loop.add_source`, so it is torn down when the run ends). Only loopback exists:
+"127.0.0.1", "::1", "localhost" and the wildcard addresses for servers. Ports are
+deterministic per run: port 0 on a server counts up from 40000, client ports from
+50000, in allocation order. Establishing a connection is an event the explorer
+schedules (key "conn-N>", the client->server stream); bytes travel as described in
+`simtransport`.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import errno
+import ipaddress
+import socket
+import sys
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .errors import UnsupportedInSimulation
+from .simtransport import Connection, SimSocket, SimTransport, sockaddr
+
+if TYPE_CHECKING:
+    from ._loop import ControlledLoop
+
+__all__ = ["Connection", "Network", "SimServer", "create_connection", "create_server", "getaddrinfo", "network"]
+
+V4, V6 = socket.AF_INET, socket.AF_INET6
+LOOPBACK = {V4: "127.0.0.1", V6: "::1"}
+FIRST_SERVER_PORT = 40000
+FIRST_CLIENT_PORT = 50000
+_NO_NETWORK = "the simulated network has only loopback hosts"
+
+_networks: weakref.WeakKeyDictionary[Any, Network] = weakref.WeakKeyDictionary()
 
 
-def _missing(name: str) -> Any:
-    async def entry(*args: Any, **kwargs: Any) -> Any:
-        raise UnsupportedInSimulation(f"loop.{name}()", "not implemented in simulation yet")
-    return entry
+class Network:
+    """Per-run network state; registered with the loop as an `ExternalSource`."""
+
+    def __init__(self, loop: ControlledLoop) -> None:
+        self.loop = loop
+        self.listening: list[tuple[SimSocket, SimServer]] = []
+        self.connections: list[Connection] = []
+        self.count = 0
+        self._ports_in_use: set[int] = set()  # only asked, never iterated
+        self._next = {"server": FIRST_SERVER_PORT, "client": FIRST_CLIENT_PORT}
+
+    # ----- ExternalSource: nothing real is in flight ------------------------------------
+    def settle(self, timeout_s: float) -> str | None:
+        return None
+
+    def pending(self) -> str | None:
+        stuck = [text for text in (c.describe() for c in self.connections) if text]
+        return "network: " + "; ".join(stuck) if stuck else None
+
+    def close(self) -> None:
+        for connection in self.connections:
+            for end in connection.ends:
+                end.discard("")
+            for pipe in (connection.up, connection.down):
+                pipe.buffer.clear()
+        for _, server in self.listening:
+            server.forget()
+        self.listening.clear()
+        self.connections.clear()
+
+    # ----- ports ------------------------------------------------------------------------
+    def allocate(self, role: str) -> int:
+        port = self._next[role]
+        while port in self._ports_in_use:
+            port += 1
+        if port > 65535:
+            raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+        self._next[role] = port + 1
+        self._ports_in_use.add(port)
+        return port
+
+    def bind(self, family: int, host: str, port: int) -> SimSocket:
+        """A listening socket on (host, port); port 0 allocates one."""
+        if port == 0:
+            port = self.allocate("server")
+        else:
+            for sock, _ in self.listening:
+                other_host, other_port = sock.getsockname()[:2]
+                if (sock.family == family and other_port == port
+                        and (other_host == host or _is_wildcard(host) or _is_wildcard(other_host))):
+                    address = sockaddr(family, host, port)
+                    raise OSError(errno.EADDRINUSE, f"error while attempting to bind on address "
+                                  f"{address!r}: address already in use")
+            self._ports_in_use.add(port)
+        return SimSocket(family, sockaddr(family, host, port))
+
+    def release(self, sock: SimSocket) -> None:
+        self._ports_in_use.discard(sock.getsockname()[1])
+
+    def listen(self, sock: SimSocket, server: SimServer) -> None:
+        self.listening.append((sock, server))
+
+    def unlisten(self, server: SimServer) -> None:
+        for sock, owner in self.listening:
+            if owner is server:
+                self.release(sock)
+        self.listening = [(s, owner) for s, owner in self.listening if owner is not server]
+
+    def find_listener(self, family: int, host: str, port: int) -> SimServer | None:
+        for sock, server in self.listening:
+            bound_host, bound_port = sock.getsockname()[:2]
+            if sock.family == family and bound_port == port and (bound_host == host or _is_wildcard(bound_host)):
+                return server
+        return None
+
+    # ----- connections ----------------------------------------------------------------
+    def connect_event(self, number: int, targets: list[tuple[int, str]], port: int,
+                      local: tuple[int, str, int] | None, future: asyncio.Future[Connection]) -> None:
+        """The scheduled moment a connection attempt reaches the listener (or is refused)."""
+        if future.done():
+            return  # the connecting task was cancelled before the handshake
+        for family, host in targets:
+            server = self.find_listener(family, host, port)
+            if server is not None:
+                break
+        else:
+            family, host = targets[0]
+            future.set_exception(OSError(errno.ECONNREFUSED, f"Connect call failed {sockaddr(family, host, port)}"))
+            return
+        if local is not None:
+            client_addr = sockaddr(family, local[1], local[2] or self.allocate("client"))
+        else:
+            client_addr = sockaddr(family, LOOPBACK[family], self.allocate("client"))
+        connection = Connection(self.loop, number, family, client_addr, sockaddr(family, host, port))
+        self.connections.append(connection)
+        server.arrive(connection)
+        future.set_result(connection)
 
 
-create_server = _missing("create_server")
-create_connection = _missing("create_connection")
-getaddrinfo = _missing("getaddrinfo")
-subprocess_exec = _missing("subprocess_exec")
-subprocess_shell = _missing("subprocess_shell")
+class SimServer(asyncio.AbstractServer):
+    """What `create_server` returns in simulation: an `asyncio.Server` look-alike.
+
+    Closing it stops new connections (they are refused) and leaves existing ones
+    open; `wait_closed()` follows the running Python's own `asyncio.Server`.
+    """
+
+    def __init__(self, loop: ControlledLoop, net: Network, sockets: list[SimSocket],
+                 protocol_factory: Callable[[], asyncio.BaseProtocol]) -> None:
+        self._loop = loop
+        self._network = net
+        self._sockets: list[SimSocket] | None = sockets
+        self._protocol_factory = protocol_factory
+        self._clients: list[SimTransport] = []
+        self._waiters: list[asyncio.Future[Any]] | None = []
+        self._serving = False
+        self._serving_forever_fut: asyncio.Future[Any] | None = None
+        self._backlog: list[Connection] = []  # connected while not serving yet
+        for sock in sockets:
+            net.listen(sock, self)
+
+    def __repr__(self) -> str:
+        return f"<SimServer sockets={self.sockets!r}>"
+
+    # ----- connections ----------------------------------------------------------------
+    def arrive(self, connection: Connection) -> None:
+        """A handshake completed: accept now, or queue until serving starts."""
+        if self._serving:
+            self._accept(connection)
+        else:
+            self._backlog.append(connection)
+
+    def _accept(self, connection: Connection) -> None:
+        if self._sockets is None:
+            connection.dead_end(server_side=True, reset=True)
+            return
+        try:
+            protocol = self._protocol_factory()
+        except Exception as error:
+            self._loop.call_exception_handler({"message": "Error on transport creation for incoming connection",
+                                               "exception": error})
+            connection.dead_end(server_side=True, reset=False)
+            return
+        connection.attach_server(protocol, self).start()
+
+    def attach(self, transport: SimTransport) -> None:
+        self._clients.append(transport)
+
+    def detach(self, transport: SimTransport) -> None:
+        if transport in self._clients:
+            self._clients.remove(transport)
+        if not self._clients and self._sockets is None:
+            self._wakeup()
+
+    def _wakeup(self) -> None:
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def begin_serving(self) -> None:
+        if self._serving or self._sockets is None:
+            return
+        self._serving = True
+        queued, self._backlog = self._backlog, []
+        for connection in queued:
+            self._loop.call_soon(self._accept, connection)
+
+    def forget(self) -> None:
+        """Drop everything without callbacks (the run is over)."""
+        self._sockets = None
+        self._serving = False
+        self._backlog.clear()
+        self._clients.clear()
+
+    # ----- asyncio.Server API ---------------------------------------------------------
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def is_serving(self) -> bool:
+        return self._serving
+
+    @property
+    def sockets(self) -> tuple[SimSocket, ...]:
+        return () if self._sockets is None else tuple(self._sockets)
+
+    def close(self) -> None:
+        if self._sockets is None:
+            return
+        self._network.unlisten(self)
+        self._sockets = None
+        self._serving = False
+        queued, self._backlog = self._backlog, []
+        for connection in queued:  # never accepted: the kernel resets them
+            connection.dead_end(server_side=True, reset=True)
+        if self._serving_forever_fut is not None and not self._serving_forever_fut.done():
+            self._serving_forever_fut.cancel()
+            self._serving_forever_fut = None
+        if not self._clients:
+            self._wakeup()
+
+    def close_clients(self) -> None:
+        for transport in list(self._clients):
+            transport.close()
+
+    def abort_clients(self) -> None:
+        for transport in list(self._clients):
+            transport.abort()
+
+    async def start_serving(self) -> None:
+        self.begin_serving()
+        await asyncio.sleep(0)
+
+    async def serve_forever(self) -> None:
+        if self._serving_forever_fut is not None:
+            raise RuntimeError(f"server {self!r} is already being awaited on serve_forever()")
+        if self._sockets is None:
+            raise RuntimeError(f"server {self!r} is closed")
+        self.begin_serving()
+        self._serving_forever_fut = self._loop.create_future()
+        try:
+            await self._serving_forever_fut
+        except asyncio.CancelledError:
+            try:
+                self.close()
+                await self.wait_closed()
+            finally:
+                raise
+        finally:
+            self._serving_forever_fut = None
+
+    async def wait_closed(self) -> None:
+        # Python 3.11 returned at once for a closed server even with live connections;
+        # 3.12.1+ waits for both. Simulation must match the interpreter it runs on.
+        if self._waiters is None or (sys.version_info < (3, 12) and self._sockets is None):
+            return
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        await waiter
+
+
+def network(loop: ControlledLoop) -> Network:
+    """The loop's network, created and registered as a source on first use."""
+    net = _networks.get(loop)
+    if net is None:
+        net = _networks[loop] = Network(loop)
+        loop.add_source(net)
+    return net
+
+
+# ----- addresses ------------------------------------------------------------------------
+def _is_wildcard(host: str) -> bool:
+    return host in ("0.0.0.0", "::")
+
+
+def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _no_such_host(host: str) -> OSError:
+    return socket.gaierror(socket.EAI_NONAME, f"Name or service not known: {host!r} ({_NO_NETWORK})")
+
+
+def _host_text(host: Any) -> str:
+    if isinstance(host, bytes):
+        return host.decode("idna")
+    if not isinstance(host, str):
+        raise TypeError(f"host must be a str, not {type(host).__name__}")
+    return host
+
+
+def _port(port: Any) -> int:
+    if port is None:
+        return 0
+    if isinstance(port, bytes):
+        port = port.decode()
+    if isinstance(port, str):
+        if port.isdigit():
+            port = int(port)
+        else:
+            try:
+                return socket.getservbyname(port, "tcp")
+            except OSError:
+                raise socket.gaierror(socket.EAI_SERVICE, f"Servname not supported for ai_socktype: {port!r}") from None
+    if not isinstance(port, int) or isinstance(port, bool):
+        raise TypeError(f"port must be an int or a str, not {type(port).__name__}")
+    if not 0 <= port <= 65535:
+        raise OverflowError("port must be 0-65535.")
+    return port
+
+
+def _filter(addresses: list[tuple[int, str]], family: int) -> list[tuple[int, str]]:
+    chosen = [a for a in addresses if family in (0, a[0])]
+    if not chosen:
+        raise socket.gaierror(socket.EAI_ADDRFAMILY, "Address family for hostname not supported")
+    return chosen
+
+
+def server_addresses(host: Any, family: int) -> list[tuple[int, str]]:
+    """(family, address) pairs a server binds for `host` (None / "" = every interface)."""
+    hosts = [host] if host is None or isinstance(host, (str, bytes)) else list(host)
+    found: list[tuple[int, str]] = []
+    for item in hosts:
+        text = "" if item is None else _host_text(item)
+        if text == "":
+            pairs = [(V4, "0.0.0.0"), (V6, "::")]
+        elif text == "localhost":
+            pairs = [(V4, "127.0.0.1"), (V6, "::1")]
+        else:
+            ip = _literal(text)
+            if ip is None:
+                raise _no_such_host(text)
+            if not (ip.is_loopback or ip.is_unspecified):
+                raise OSError(errno.EADDRNOTAVAIL, f"error while attempting to bind on address "
+                              f"{(text, 0)!r}: cannot assign requested address ({_NO_NETWORK})")
+            pairs = [(V4 if ip.version == 4 else V6, str(ip))]
+        found.extend(p for p in pairs if p not in found)
+    return _filter(found, family)
+
+
+def connect_targets(host: Any, family: int) -> list[tuple[int, str]]:
+    """(family, address) pairs a client tries for `host`, in order."""
+    text = "localhost" if host is None else _host_text(host)
+    if text == "localhost":
+        return _filter([(V4, "127.0.0.1"), (V6, "::1")], family)
+    ip = _literal(text)
+    if ip is None:
+        raise _no_such_host(text)
+    version = V4 if ip.version == 4 else V6
+    if ip.is_unspecified:  # Linux connects 0.0.0.0 / :: to the loopback interface
+        return _filter([(version, LOOPBACK[version])], family)
+    if not ip.is_loopback:
+        raise OSError(errno.ENETUNREACH, f"Connect call failed {sockaddr(version, str(ip), 0)[:1]}: "
+                      f"network is unreachable ({_NO_NETWORK})")
+    return _filter([(version, str(ip))], family)
+
+
+# ----- entry points called by ControlledLoop ---------------------------------------------
+def _check_options(api: str, given: dict[str, Any], allowed: tuple[str, ...],
+                   unsupported: dict[str, Callable[[Any], bool]]) -> None:
+    for name, value in given.items():
+        if name in unsupported:
+            if unsupported[name](value):
+                raise UnsupportedInSimulation(f"loop.{api}({name}=...)", _HINTS.get(name, "not simulated"))
+        elif name not in allowed:
+            raise TypeError(f"{api}() got an unexpected keyword argument {name!r}")
+
+
+_HINTS = {
+    "ssl": "TLS is not simulated; run plain TCP in simulation and TLS on the real backend",
+    "sock": "an existing socket object cannot join the in-memory network",
+    "reuse_port": "SO_REUSEPORT load balancing is not simulated",
+    "ssl_handshake_timeout": "TLS is not simulated", "ssl_shutdown_timeout": "TLS is not simulated",
+    "server_hostname": "TLS is not simulated",
+}
+_SET: Callable[[Any], bool] = lambda value: value is not None and value is not False  # noqa: E731
+
+
+async def create_server(loop: ControlledLoop, protocol_factory: Callable[[], asyncio.BaseProtocol],
+                        host: Any = None, port: Any = None, **kwargs: Any) -> SimServer:
+    """`loop.create_server` on the in-memory network (same arguments, no TLS)."""
+    _check_options("create_server", kwargs,
+                   ("family", "flags", "backlog", "reuse_address", "start_serving", "keep_alive"),
+                   {"ssl": _SET, "sock": _SET, "reuse_port": bool, "ssl_handshake_timeout": _SET,
+                    "ssl_shutdown_timeout": _SET})
+    if host is None and port is None:
+        raise ValueError("Neither host/port nor sock were specified")
+    net = network(loop)
+    number = _port(port)
+    addresses = server_addresses(host, int(kwargs.get("family", 0)))
+    sockets: list[SimSocket] = []
+    try:
+        for family, address in addresses:
+            sockets.append(net.bind(family, address, number))
+    except OSError:
+        for sock in sockets:
+            net.release(sock)
+        raise
+    server = SimServer(loop, net, sockets, protocol_factory)
+    if kwargs.get("start_serving", True):
+        server.begin_serving()
+        await asyncio.sleep(0)  # asyncio skips one iteration here, too
+    return server
+
+
+async def create_connection(loop: ControlledLoop, protocol_factory: Callable[[], asyncio.BaseProtocol],
+                            host: Any = None, port: Any = None,
+                            **kwargs: Any) -> tuple[SimTransport, asyncio.BaseProtocol]:
+    """`loop.create_connection` on the in-memory network: the handshake is a scheduled event."""
+    _check_options("create_connection", kwargs,
+                   ("family", "proto", "flags", "local_addr", "happy_eyeballs_delay", "interleave", "all_errors"),
+                   {"ssl": _SET, "sock": _SET, "server_hostname": _SET, "ssl_handshake_timeout": _SET,
+                    "ssl_shutdown_timeout": _SET})
+    if host is None and port is None:
+        raise ValueError("host and port was not specified and no sock specified")
+    family = int(kwargs.get("family", 0))
+    targets = connect_targets(host, family)
+    number = _port(port)
+    local: tuple[int, str, int] | None = None
+    if kwargs.get("local_addr") is not None:
+        local_host, local_port = kwargs["local_addr"][:2]
+        binds = [a for a in server_addresses(local_host, family) if a[0] == targets[0][0]]
+        if not binds:
+            raise OSError(errno.EINVAL, f"local_addr {kwargs['local_addr']!r} does not match the remote family")
+        local = (binds[0][0], binds[0][1], _port(local_port))
+    net = network(loop)
+    net.count += 1
+    connection_number = net.count
+    future: asyncio.Future[Connection] = loop.create_future()
+    target = f"{targets[0][1]}:{number}" if targets[0][0] == V4 else f"[{targets[0][1]}]:{number}"
+    loop.post_event("io", f"conn-{connection_number}>", f"conn-{connection_number} connect to {target}",
+                    net.connect_event, connection_number, targets, number, local, future)
+    try:
+        connection = await future
+    except asyncio.CancelledError:
+        if future.done() and not future.cancelled() and future.exception() is None:
+            future.result().dead_end(server_side=False, reset=False)
+        raise
+    protocol = protocol_factory()
+    transport = connection.attach_client(protocol)
+    waiter = loop.create_future()
+    loop.call_soon(transport.start, waiter)
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        raise
+    return transport, protocol
+
+
+async def getaddrinfo(loop: ControlledLoop, host: Any, port: Any, *, family: int = 0, type: int = 0,
+                      proto: int = 0, flags: int = 0) -> list[tuple[Any, ...]]:
+    """`loop.getaddrinfo` for the simulated network: loopback names and numeric addresses only."""
+    if host is None and port is None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    number = _port(port)
+    if host is None:
+        pairs = ([(V4, "0.0.0.0"), (V6, "::")] if flags & socket.AI_PASSIVE
+                 else [(V4, "127.0.0.1"), (V6, "::1")])
+    else:
+        text = _host_text(host)
+        ip = _literal(text)
+        if text == "localhost":
+            pairs = [(V4, "127.0.0.1"), (V6, "::1")]
+        elif ip is None:
+            raise _no_such_host(text)
+        else:  # numeric addresses resolve without any network, as in the real world
+            pairs = [(V4 if ip.version == 4 else V6, str(ip))]
+    kinds = ([(socket.SOCK_STREAM, socket.IPPROTO_TCP), (socket.SOCK_DGRAM, socket.IPPROTO_UDP),
+              (socket.SOCK_RAW, 0)] if type == 0
+             else [(type, proto or {socket.SOCK_STREAM: socket.IPPROTO_TCP,
+                                    socket.SOCK_DGRAM: socket.IPPROTO_UDP}.get(type, 0))])
+    return [(socket.AddressFamily(fam), socket.SocketKind(kind), kind_proto, "", sockaddr(fam, address, number))
+            for fam, address in _filter(pairs, family) for kind, kind_proto in kinds
+            if proto in (0, kind_proto)]
+
