@@ -65,8 +65,12 @@ def tester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest
     return pytester
 
 
+#: Plugins these sessions never use, left out to keep each subprocess start-up short.
+QUIET = ("-p", "no:cacheprovider", "-p", "no:benchmark", "-p", "no:hypothesispytest")
+
+
 def _run(tester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return tester.runpytest_subprocess(*PLUGIN, "-p", "no:cacheprovider", *args, timeout=120)
+    return tester.runpytest_subprocess(*PLUGIN, *QUIET, *args, timeout=120)
 
 
 def _replay_args(output: str) -> list[str]:
@@ -94,7 +98,7 @@ def test_flaky_test_is_found_shrunk_replayed_remembered_and_fixed(tester: pytest
     end = next(i for i, line in enumerate(lines) if "short test summary" in line)
     assert lines[end - 2:end] == [f"schedule: {schedule}", f"replay: pytest {' '.join(args)}"]
 
-    replayed = tester.runpytest_subprocess(*args, "-p", "no:cacheprovider", timeout=120)
+    replayed = tester.runpytest_subprocess(*args, *QUIET, timeout=120)
     replayed.assert_outcomes(failed=1)
     assert "replayed schedule fails (assertion)" in replayed.stdout.str()
 
@@ -106,7 +110,7 @@ def test_flaky_test_is_found_shrunk_replayed_remembered_and_fixed(tester: pytest
 
     tester.makepyfile(test_flaky=FLAKY.replace(FLAKY[FLAKY.index("    async def login"):
                                                      FLAKY.index("\n\n@pytest")] + "\n", FIXED_LOGIN))
-    tester.runpytest_subprocess(*args, "-p", "no:cacheprovider", timeout=120).assert_outcomes(passed=1)
+    tester.runpytest_subprocess(*args, *QUIET, timeout=120).assert_outcomes(passed=1)
     _run(tester, "--sim-seed", "7").assert_outcomes(passed=2)
     assert FailureStore(tester.path / ".simharness" / "failures.db").entries() == []
 
