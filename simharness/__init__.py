@@ -7,6 +7,7 @@ state invariants with `invariant()`, and explore or replay them with `explore()`
 
 from __future__ import annotations
 
+from . import simsqlite  # noqa: F401  (registers the SQLite adapter for simulated runs)
 from .api import checkpoint, invariant
 from .determinism import DeterminismReport, check_determinism
 from .discovery import load_file, resolve, resolve_one
@@ -16,18 +17,19 @@ from .errors import (
 )
 from .execution import RunSettings
 from .outcome import Exploration, Failure, FoundFailure, RunResult, TraceStep
-from .runner import ExploreOptions, explore, explore_variant, replay, run_strategy
+from .runner import DEFAULT_STORE, ExploreOptions, explore, explore_variant, replay, run_strategy
 from .scenario import Scenario, scenario
 from .schedule import Decision, Schedule
+from .store import FailureStore
 from .strategies import Option, Strategy
-from . import simsqlite  # noqa: F401  (registers the SQLite adapter)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConfigError", "Decision", "DeterminismReport", "check_determinism", "ExploreOptions", "Exploration", "Failure", "FoundFailure", "Option",
-    "RunResult", "RunSettings", "Scenario", "ScenarioLoadError", "Schedule", "ScheduleDecodeError",
-    "ScheduleDivergence", "SimharnessError", "Strategy", "TargetError", "TraceStep",
-    "UnsupportedInSimulation", "checkpoint", "explore", "explore_variant", "invariant", "load_file",
-    "replay", "resolve", "resolve_one", "run_strategy", "scenario",
+    "DEFAULT_STORE", "ConfigError", "Decision", "DeterminismReport", "ExploreOptions", "Exploration",
+    "Failure", "FailureStore", "FoundFailure", "Option", "RunResult", "RunSettings", "Scenario",
+    "ScenarioLoadError", "Schedule", "ScheduleDecodeError", "ScheduleDivergence", "SimharnessError",
+    "Strategy", "TargetError", "TraceStep", "UnsupportedInSimulation", "check_determinism", "checkpoint",
+    "explore", "explore_variant", "invariant", "load_file", "replay", "resolve", "resolve_one",
+    "run_strategy", "scenario",
 ]
