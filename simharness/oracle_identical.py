@@ -23,7 +23,7 @@ from typing import Any
 
 from .execution import Execution, RunEnvironment, RunSettings
 from .outcome import Failure
-from .runner import ExploreOptions, require_simulation
+from .runner import ExploreOptions, replay, require_simulation
 from .scenario import Scenario
 from .strategies import make_strategy
 
@@ -170,3 +170,12 @@ def identical_outputs(function: Callable[[], Awaitable[Any]], options: ExploreOp
                      source_file=code.co_filename, source_line=code.co_firstlineno,
                      doc=(function.__doc__ or "").strip())
     return explore_identical(adhoc, "default", options, settings, key=key), adhoc
+
+
+def replay_output(scenario: Scenario, variant: str, schedule: str,
+                  settings: RunSettings | None = None) -> ScheduledOutput:
+    """Replay one schedule of `scenario` and return what it produced (to inspect a divergence)."""
+    box: list[Any] = []
+    result = replay(_capturing(scenario, box), variant, schedule, settings)
+    return ScheduledOutput(1, result.schedule.encode(), result.trace_hash,
+                           box[0] if box and not result.failed else None, result.failure)
