@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import core  # noqa: F401  (registers list, explore, replay)
 from . import stress  # noqa: F401  (registers stress)
+from . import report  # noqa: F401  (registers report)
 from .app import app
 from .common import main
 

@@ -29,6 +29,7 @@ from .common import (
     EXIT_FOUND, EXIT_OK, JsonOption, MaxStepsOption, ProgressBar, ScenariosDirOption, display_path,
     emit_json, note, progress_enabled, require_at_least,
 )
+from .report import DEFAULT_REPORT_DIR, HtmlOption, ReportDirOption, explore_html, write_html
 
 DEFAULT_SCENARIOS_DIR = "scenarios"
 
@@ -140,6 +141,8 @@ def explore_command(
     no_store: Annotated[bool, typer.Option(
         "--no-store", help="Neither replay nor record remembered failures.")] = False,
     json_output: JsonOption = False,
+    html: HtmlOption = False,
+    report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
     scenarios_dir: ScenariosDirOption = DEFAULT_SCENARIOS_DIR,
 ) -> None:
     """Run up to N schedules per variant; stop a variant at its first failure and print how to replay it."""
@@ -174,8 +177,11 @@ def explore_command(
         explorations.append(exploration)
         if not json_output:
             _print_exploration(scenario, exploration, options.runs, replay_line, settings)
+    document = exploration_document(target, explorations, replay=replay_line)
     if json_output:
-        emit_json(exploration_document(target, explorations, replay=replay_line))
+        emit_json(document)
+    if html:
+        explore_html(document, explorations, selection.scenarios, settings, report_dir, json_output)
     raise typer.Exit(EXIT_FOUND if any(e.failed for e in explorations) else EXIT_OK)
 
 
@@ -208,6 +214,8 @@ def replay_command_(
     trace: Annotated[bool, typer.Option("--trace", help="Print every step and why the run failed.")] = False,
     max_steps: MaxStepsOption = None,
     json_output: JsonOption = False,
+    html: HtmlOption = False,
+    report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
     scenarios_dir: ScenariosDirOption = DEFAULT_SCENARIOS_DIR,
 ) -> None:
     """Run exactly one schedule; exit 1 if it fails, 0 if it passes, 2 if it does not fit the scenario."""
@@ -219,20 +227,23 @@ def replay_command_(
             raise TargetError(f"scenario {scenario.name!r} has several variants: name one with --variant "
                               f"(valid: {', '.join(scenario.variant_names)})")
         variant = scenario.variant_names[0]
-    detailed = trace or json_output
+    detailed = trace or json_output or html
     result = replay(scenario, variant, decoded, settings, trace=detailed)
     explanation: Explanation | None = None
     fifo: RunResult | None = None
     if detailed:
         fifo = _fifo_run(scenario, variant, settings, decoded.preemptive)
         explanation = explain(result, fifo)
+    document = replay_document(target, result, fifo, explanation) if detailed else None
     if json_output:
-        emit_json(replay_document(target, result, fifo, explanation))
+        emit_json(document)
     else:
         render.run_outcome(result)
         if trace:
             render.trace_listing(result.trace, result.decision_log)
             assert explanation is not None
             render.explanation_long(explanation)
+    if html and document is not None:
+        write_html(document, report_dir, json_output)
     raise typer.Exit(EXIT_FOUND if result.failed else EXIT_OK)
 

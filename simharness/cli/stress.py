@@ -26,6 +26,7 @@ from ..stress.report import StressReport
 from ..stress.results import BackendResult
 from .app import app
 from .common import EXIT_FOUND, EXIT_OK, JsonOption, ScenariosDirOption, emit_json, err, out, progress_enabled, say
+from .report import HtmlOption, write_html
 
 EXIT_INTERRUPTED = 130
 
@@ -153,6 +154,7 @@ def stress_command(
     quick: Annotated[bool, typer.Option("--quick", help="Small budgets for CI (options given still win).")] = False,
     report_dir: Annotated[str, typer.Option("--report-dir", metavar="DIR", help="Where reports go.")] = "reports",
     json_output: JsonOption = False,
+    html: HtmlOption = False,
     scenarios_dir: ScenariosDirOption = "scenarios",
 ) -> None:
     """Explore every variant in simulation, run it for real, and check it against its expect."""
@@ -176,6 +178,8 @@ def stress_command(
         emit_json(summary_document(report))
     else:
         _print_report(report)
+    if html:
+        write_html(summary_document(report), report_dir, json_output)
     if report.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FOUND)

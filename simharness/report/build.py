@@ -1,0 +1,86 @@
+"""One HTML report from one result document, and writing it atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .explore import explore_sections
+from .failure import replay_sections
+from .markup import esc, page, tag
+from .model import document_kind
+from .sources import search_dirs
+from .stress import stress_sections
+
+
+def _title(kind: str, document: dict[str, Any]) -> tuple[str, str]:
+    if kind == "replay":
+        return (f"{document.get('scenario')} [{document.get('variant')}]",
+                f"replay of one schedule · {document.get('target')}")
+    if kind == "explore":
+        return f"explore {document.get('target')}", "schedules explored on virtual time"
+    targets = ", ".join(str(t) for t in (document.get("options") or {}).get("targets") or ()) or "scenarios/"
+    return f"stress {targets}", "the scenarios on the simulated and real backends, checked against expect"
+
+
+def render_html(document: Any, *, source_dirs: Iterable[str | Path] = ()) -> str:
+    """The self-contained report page of `document` (an explore, replay or stress result).
+
+    Source excerpts are read from `source_dirs`, the target's folder, the current
+    folder and scenarios/ when the files exist; nothing else is read.
+    """
+    kind = document_kind(document)
+    dirs = search_dirs(str(document.get("target") or ""), source_dirs)
+    if kind == "replay":
+        body = replay_sections(document, dirs)
+    elif kind == "explore":
+        body = explore_sections(document, dirs)
+    else:
+        body = stress_sections(document)
+    title, sub = _title(kind, document)
+    header = tag("header", tag("h1", esc(title)) + tag("div", esc(f"simharness report · {sub}"), cls="sub"),
+                 cls="top")
+    return page(f"simharness: {title}", header + tag("main", body), kind=kind)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` via a temporary file in the same folder and `os.replace`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        # mkstemp makes the file private; a report is an ordinary file (umask applies).
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temp, 0o666 & ~mask)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(document: Any, path: str | Path, *, source_dirs: Iterable[str | Path] = ()) -> Path:
+    """Render `document` and write it to `path`; return the path."""
+    target = Path(path)
+    write_atomic(target, render_html(document, source_dirs=source_dirs))
+    return target
+
+
+def default_name(document: Any) -> str:
+    """A file name for a report of `document`: kind and scenario, safe characters only."""
+    kind = document_kind(document)
+    if kind == "replay":
+        stem = f"replay-{document.get('scenario')}-{document.get('variant')}"
+    elif kind == "explore":
+        names = sorted({str(r.get("scenario")) for r in document.get("results") or () if isinstance(r, dict)})
+        stem = "explore-" + ("-".join(names[:2]) if names else "none")
+    else:
+        stem = "stress-report"
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in stem)
+    while "--" in safe:
+        safe = safe.replace("--", "-")
+    return safe.strip("-.")[:120] + ".html"
