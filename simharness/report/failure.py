@@ -104,7 +104,7 @@ def replay_sections(document: dict[str, Any], dirs: Sequence[Path], *, replay_li
     """Every section of one detailed run."""
     trace, fifo = steps_of(document.get("trace")), steps_of(document.get("fifo_trace"))
     departures = departures_of(document.get("explanation"), document.get("decisions"))
-    raced = raced_steps(trace, departures) if document.get("failed") else frozenset()
+    raced = raced_steps(trace, departures, fifo) if document.get("failed") else frozenset()
     schedule = str(document.get("schedule") or "")
     line = replay_line or replay_command(str(document.get("target") or document.get("scenario")),
                                          str(document.get("variant")), schedule)

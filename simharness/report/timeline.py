@@ -17,8 +17,8 @@ from .markup import attr, esc
 from .model import Departure, Step
 from .races import PLUMBING
 
-ROW_H, TIME_GAP, HEADER_H, TITLE_H = 18, 9, 112, 22
-IDX_W, TIME_W, LABEL_W, PANEL_GAP = 32, 58, 250, 22
+ROW_H, TIME_GAP, HEADER_H, TITLE_H = 18, 9, 126, 22
+IDX_W, TIME_W, LABEL_W, PANEL_GAP = 32, 58, 246, 22
 CHAR_W = 6.6  # 11px monospace
 #: Longest trace drawn in full; longer ones keep the rows around what matters.
 MAX_ROWS, KEEP_AROUND = 400, 20
@@ -89,7 +89,7 @@ def format_time(seconds: float) -> str:
 class _Layout:
     def __init__(self, lanes: list[str]) -> None:
         self.lanes = lanes
-        self.lane_w = max(14.0, min(44.0, 290.0 / max(1, len(lanes))))
+        self.lane_w = max(14.0, min(44.0, 280.0 / max(1, len(lanes))))
         self.label_x = IDX_W + TIME_W + len(lanes) * self.lane_w + 10
         self.panel_w = self.label_x + LABEL_W
 
