@@ -107,9 +107,11 @@ class Network:
         self.listening = [(s, owner) for s, owner in self.listening if owner is not server]
 
     def find_listener(self, family: int, host: str, port: int) -> SimServer | None:
+        """The server accepting on (host, port); a bound socket listens only while serving."""
         for sock, server in self.listening:
             bound_host, bound_port = sock.getsockname()[:2]
-            if sock.family == family and bound_port == port and (bound_host == host or _is_wildcard(bound_host)):
+            if (sock.family == family and bound_port == port and server.is_serving()
+                    and (bound_host == host or _is_wildcard(bound_host))):
                 return server
         return None
 
@@ -133,7 +135,7 @@ class Network:
             client_addr = sockaddr(family, LOOPBACK[family], self.allocate("client"))
         connection = Connection(self.loop, number, family, client_addr, sockaddr(family, host, port))
         self.connections.append(connection)
-        server.arrive(connection)
+        server.accept(connection)
         future.set_result(connection)
 
 
@@ -154,7 +156,6 @@ class SimServer(asyncio.AbstractServer):
         self._waiters: list[asyncio.Future[Any]] | None = []
         self._serving = False
         self._serving_forever_fut: asyncio.Future[Any] | None = None
-        self._backlog: list[Connection] = []  # connected while not serving yet
         for sock in sockets:
             net.listen(sock, self)
 
@@ -162,17 +163,8 @@ class SimServer(asyncio.AbstractServer):
         return f"<SimServer sockets={self.sockets!r}>"
 
     # ----- connections ----------------------------------------------------------------
-    def arrive(self, connection: Connection) -> None:
-        """A handshake completed: accept now, or queue until serving starts."""
-        if self._serving:
-            self._accept(connection)
-        else:
-            self._backlog.append(connection)
-
-    def _accept(self, connection: Connection) -> None:
-        if self._sockets is None:
-            connection.dead_end(server_side=True, reset=True)
-            return
+    def accept(self, connection: Connection) -> None:
+        """A handshake completed: make the server's protocol and transport."""
         try:
             protocol = self._protocol_factory()
         except Exception as error:
@@ -198,18 +190,15 @@ class SimServer(asyncio.AbstractServer):
                 waiter.set_result(None)
 
     def begin_serving(self) -> None:
-        if self._serving or self._sockets is None:
-            return
-        self._serving = True
-        queued, self._backlog = self._backlog, []
-        for connection in queued:
-            self._loop.call_soon(self._accept, connection)
+        # Like asyncio, a server created with start_serving=False has bound sockets
+        # that do not listen yet: connections are refused until this runs.
+        if self._sockets is not None:
+            self._serving = True
 
     def forget(self) -> None:
         """Drop everything without callbacks (the run is over)."""
         self._sockets = None
         self._serving = False
-        self._backlog.clear()
         self._clients.clear()
 
     # ----- asyncio.Server API ---------------------------------------------------------
@@ -229,9 +218,6 @@ class SimServer(asyncio.AbstractServer):
         self._network.unlisten(self)
         self._sockets = None
         self._serving = False
-        queued, self._backlog = self._backlog, []
-        for connection in queued:  # never accepted: the kernel resets them
-            connection.dead_end(server_side=True, reset=True)
         if self._serving_forever_fut is not None and not self._serving_forever_fut.done():
             self._serving_forever_fut.cancel()
             self._serving_forever_fut = None
