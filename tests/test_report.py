@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import ROOT, run_cli
+
 from simharness.report import ReportError, render_html
 
 FIXTURES = ROOT / "tests" / "fixtures" / "report"

@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import ROOT, run_cli
 
 FIXTURES = ROOT / "tests" / "fixtures" / "report"
@@ -34,7 +33,7 @@ def _browse(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProce
         [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", f"--user-data-dir={profile}", *extra, page.as_uri()],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=120, check=False)
 
 
 def dump_dom(page: Path, profile: Path) -> str:

@@ -244,6 +244,6 @@ def replay_command_(
             assert explanation is not None
             render.explanation_long(explanation)
     if html and document is not None:
-        write_html(document, report_dir, json_output)
+        write_html(document, report_dir, json_output, (scenario,))
     raise typer.Exit(EXIT_FOUND if result.failed else EXIT_OK)
 

@@ -51,9 +51,14 @@ def announce(path: Path, json_output: bool) -> None:
         say(f"report: {path}")
 
 
-def write_html(document: dict[str, Any], report_dir: str, json_output: bool) -> Path:
-    """`--html`: write the report of `document` into `report_dir` and say where."""
-    path = write_report(document, Path(report_dir) / default_name(document))
+def write_html(document: dict[str, Any], report_dir: str, json_output: bool,
+               scenarios: tuple[Scenario, ...] = ()) -> Path:
+    """`--html`: write the report of `document` into `report_dir` and say where.
+
+    The folders of `scenarios` are searched for the source excerpts of raced steps.
+    """
+    dirs = tuple(dict.fromkeys(str(Path(s.source_file).parent) for s in scenarios))
+    path = write_report(document, Path(report_dir) / default_name(document), source_dirs=dirs)
     announce(path, json_output)
     return path
 
@@ -81,7 +86,7 @@ def explore_html(document: dict[str, Any], explorations: list[Exploration], scen
             entry = {**entry, "detail": failure_detail(document["target"], scenario, exploration.variant,
                                                        exploration.failure.schedule, settings)}
         results.append(entry)
-    return write_html({**document, "results": results}, report_dir, json_output)
+    return write_html({**document, "results": results}, report_dir, json_output, scenarios)
 
 
 @app.command("report")

@@ -59,7 +59,7 @@ ol.departures .opt { font-family:ui-monospace,Menlo,Consolas,monospace; font-siz
 .source pre { margin:0; padding:6px 0; font:12.5px/1.5 ui-monospace,Menlo,Consolas,monospace; overflow-x:auto; }
 .source pre span { display:block; padding:0 10px; white-space:pre; }
 .source pre span.hit { background:var(--race-bg); box-shadow:inset 3px 0 var(--race); }
-.source pre i { color:#8a93a5; font-style:normal; display:inline-block; width:44px; }
+.source pre em { color:#8a93a5; font-style:normal; display:inline-block; width:44px; }
 .muted { color:var(--muted); }
 #step-detail { position:sticky; bottom:0; background:#1d2330; color:#fff; padding:8px 24px; font:12.5px ui-monospace,Menlo,Consolas,monospace;
   overflow-wrap:anywhere; min-height:34px; }

@@ -14,7 +14,7 @@ from typing import Any
 from ..serialize import replay_command
 from .markup import copyable, esc, tag
 from .model import Departure, Step, departures_of, steps_of
-from .races import raced_steps
+from .races import last_task_steps, raced_steps
 from .sources import Excerpt, excerpt
 from .timeline import Marks, Panel, format_time, timeline_svg
 
@@ -59,15 +59,15 @@ def _departure_item(departure: Departure) -> str:
 
 def _excerpt_html(found: Excerpt, steps: Sequence[Step], anchor: str) -> str:
     who = ", ".join(f"step {s.index} ({s.actor})" for s in steps)
-    lines = "".join(tag("span", tag("i", str(n)) + esc(text), cls="hit" if n == found.line else None)
+    lines = "".join(tag("span", tag("em", str(n)) + esc(text), cls="hit" if n == found.line else None)
                     for n, text in found.lines)
     uri = Path(found.path).as_uri()
     where = (tag("a", esc(f"{found.file}:{found.line}"), href=uri) + esc(f" — {who}"))
     return tag("div", tag("div", where, cls="where") + tag("pre", lines), cls="source", id=anchor)
 
 
-def _raced_section(steps: Sequence[Step], raced: frozenset[int], dirs: Sequence[Path], ident: str
-                   ) -> tuple[str, dict[int, str]]:
+def _raced_section(steps: Sequence[Step], raced: frozenset[int], dirs: Sequence[Path], ident: str,
+                   inherent: bool) -> tuple[str, dict[int, str]]:
     """The raced-operations list with source excerpts, and step -> excerpt anchor."""
     chosen = [s for s in steps if s.index in raced]
     if not chosen:
@@ -92,9 +92,11 @@ def _raced_section(steps: Sequence[Step], raced: frozenset[int], dirs: Sequence[
                        data_raced_step=s.index) for s in chosen)
     note = (tag("p", esc("Source not found here for: " + ", ".join(missing)), cls="muted") if missing else "")
     body = (tag("h2", "Operations that raced")
-            + tag("p", "The steps of different tasks and outside actors around each departed decision, "
-                  "and where the two runs part (red in the timeline). Their await points in the source:",
-                  cls="muted")
+            + tag("p", ("No decision departed: the default order fails by itself. In red, the last step of "
+                        "each task before the oracle fired. " if inherent else
+                        "The steps of different tasks and outside actors around each departed decision, the "
+                        "steps that ran in the opposite order in the FIFO run, and where the two runs part "
+                        "(red in the timeline). ") + "Their await points in the source:", cls="muted")
             + tag("ul", rows) + note + "".join(excerpts))
     return tag("section", body, cls="card", id=f"{ident}-raced"), links
 
@@ -104,7 +106,10 @@ def replay_sections(document: dict[str, Any], dirs: Sequence[Path], *, replay_li
     """Every section of one detailed run."""
     trace, fifo = steps_of(document.get("trace")), steps_of(document.get("fifo_trace"))
     departures = departures_of(document.get("explanation"), document.get("decisions"))
-    raced = raced_steps(trace, departures, fifo) if document.get("failed") else frozenset()
+    raced: frozenset[int] = frozenset()
+    inherent = bool(document.get("failed")) and not departures
+    if document.get("failed"):
+        raced = last_task_steps(trace) if inherent else raced_steps(trace, departures, fifo)
     schedule = str(document.get("schedule") or "")
     line = replay_line or replay_command(str(document.get("target") or document.get("scenario")),
                                          str(document.get("variant")), schedule)
@@ -120,7 +125,7 @@ def replay_sections(document: dict[str, Any], dirs: Sequence[Path], *, replay_li
                          ("mode", "preemptive (any ready callback may run next)" if document.get("preemptive")
                           else "faithful (orders the real runtime can produce)")]))
     sections = [tag("section", summary, cls="card", id=f"{ident}-summary")]
-    raced_html, links = _raced_section(trace, raced, dirs, ident)
+    raced_html, links = _raced_section(trace, raced, dirs, ident, inherent)
     if trace:
         fifo_title = "Default (FIFO) order: " + (f"fails ({document.get('fifo_kind')})" if document.get("fifo_failed")
                                                  else "passes")

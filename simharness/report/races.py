@@ -75,6 +75,25 @@ def _reordered(steps: Sequence[Step], fifo: Sequence[Step], departures: Sequence
     return raced
 
 
+#: Tasks whose last step is shown when the default order fails too (no departure to go by).
+LAST_TASKS = 4
+
+
+def last_task_steps(steps: Sequence[Step]) -> frozenset[int]:
+    """When no decision departed: the last step of each of the last few tasks before the end.
+
+    The default order fails by itself, so nothing was reordered; the best recorded
+    evidence is what each task did last before the oracle fired.
+    """
+    chosen: dict[str, int] = {}
+    for step in reversed(steps):
+        if step.kind == "task" and step.lane not in PLUMBING and step.actor not in chosen:
+            chosen[step.actor] = step.index
+            if len(chosen) == LAST_TASKS:
+                break
+    return frozenset(chosen.values())
+
+
 def raced_steps(steps: Sequence[Step], departures: Sequence[Departure],
                 fifo: Sequence[Step] = ()) -> frozenset[int]:
     """Indices of the steps that raced (see the module docstring)."""

@@ -89,9 +89,11 @@ def format_time(seconds: float) -> str:
 class _Layout:
     def __init__(self, lanes: list[str]) -> None:
         self.lanes = lanes
-        self.lane_w = max(14.0, min(44.0, 280.0 / max(1, len(lanes))))
+        self.lane_w = max(11.0, min(44.0, 280.0 / max(1, len(lanes))))
         self.label_x = IDX_W + TIME_W + len(lanes) * self.lane_w + 10
-        self.panel_w = self.label_x + LABEL_W
+        # Many lanes: the label column gives up width so both runs still fit side by side.
+        self.label_w = max(170.0, LABEL_W - max(0.0, len(lanes) * self.lane_w - 280.0))
+        self.panel_w = self.label_x + self.label_w
 
     def lane_x(self, lane: str) -> float:
         return IDX_W + TIME_W + (self.lanes.index(lane) + 0.5) * self.lane_w
@@ -140,7 +142,8 @@ def _step(layout: _Layout, x0: float, y: float, step: Step, panel: Panel, marks:
     radius = min(5.5, layout.lane_w / 2 - 1.5)
     colour = "#d1263b" if raced else KIND_COLOURS.get(step.kind, "#475569")
     ring = ' stroke="#f59e0b" stroke-width="3"' if decisions or (failing and step.deviation) else ' stroke="#fff" stroke-width="1"'
-    text = _clip(f"{step.actor} · {step.label}" if step.label and step.label != step.actor else step.actor, LABEL_W - 6)
+    text = _clip(f"{step.actor} · {step.label}" if step.label and step.label != step.actor else step.actor,
+                 layout.label_w - 6)
     label = f'<text class="label" x="{x0 + layout.label_x:.1f}" y="{cy + 4:.1f}">{esc(text)}</text>'
     link = marks.links.get(step.index) if failing else None
     if link:
