@@ -16,6 +16,7 @@ from .errors import (
     TargetError, UnsupportedInSimulation,
 )
 from .execution import RunSettings
+from .oracle_differential import DivergenceError, assert_same_as_sequential
 from .outcome import Exploration, Failure, FoundFailure, RunResult, TraceStep
 from .runner import DEFAULT_STORE, ExploreOptions, explore, explore_variant, replay, run_strategy
 from .scenario import Scenario, scenario
@@ -26,10 +27,11 @@ from .strategies import Option, Strategy
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEFAULT_STORE", "ConfigError", "Decision", "DeterminismReport", "ExploreOptions", "Exploration",
+    "DEFAULT_STORE", "ConfigError", "Decision", "DeterminismReport", "DivergenceError", "ExploreOptions", "Exploration",
     "Failure", "FailureStore", "FoundFailure", "Option", "RunResult", "RunSettings", "Scenario",
     "ScenarioLoadError", "Schedule", "ScheduleDecodeError", "ScheduleDivergence", "SimharnessError",
-    "Strategy", "TargetError", "TraceStep", "UnsupportedInSimulation", "check_determinism", "checkpoint",
+    "Strategy", "TargetError", "TraceStep", "UnsupportedInSimulation", "assert_same_as_sequential",
+    "check_determinism", "checkpoint",
     "explore", "explore_variant", "invariant", "load_file", "replay", "resolve", "resolve_one",
     "run_strategy", "scenario",
 ]

@@ -110,8 +110,9 @@ class Execution:
         environment.clock.set(0)
         watchdog = environment.watchdog
 
-        def stuck(kind: str, where: str) -> None:
-            what = ("event loop blocked by a synchronous wait" if kind == "blocked-loop"
+        def stuck(kind: str, detail: str) -> None:
+            blocking, _, where = detail.partition("|")
+            what = (f"event loop blocked by a {blocking}" if kind == "blocked-loop"
                     else "a step ran without returning to the loop")
             loop.abort = (kind, f"{what} for over {settings.blocked_loop_s:g} s at {where}")
 

@@ -37,6 +37,20 @@ def _thread_state(native_id: int | None) -> str:
         return "?"
 
 
+def _blocking_call(native_id: int | None) -> str:
+    """What the kernel says the thread sleeps in: a lock (futex), a sleep, or another wait."""
+    try:
+        with open(f"/proc/self/task/{native_id}/wchan", encoding="ascii") as wchan:
+            channel = wchan.read().strip()
+    except (OSError, TypeError):
+        channel = ""
+    if "futex" in channel:
+        return "synchronous lock"
+    if "sleep" in channel:
+        return "synchronous sleep"
+    return "synchronous wait"
+
+
 def _where(frame: object) -> str:
     code = frame.f_code  # type: ignore[attr-defined]
     line = frame.f_lineno  # type: ignore[attr-defined]
@@ -100,7 +114,8 @@ class Watchdog:
             kind = "timeout" if state == "R" else "blocked-loop"
             self._fired = True
             if self.on_stuck is not None:
-                self.on_stuck(kind, where)
+                what = _blocking_call(self._thread.native_id) if kind == "blocked-loop" else ""
+                self.on_stuck(kind, f"{what}|{where}")
             if self._can_signal:
                 signal.pthread_kill(self._thread.ident or 0, _SIGNAL)
             return

@@ -113,7 +113,7 @@ def test_sync_lock_reports_blocked_loop_and_replays() -> None:
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["kind"] == "blocked-loop" and out["replay_kind"] == "blocked-loop"
-    assert "event loop blocked by a synchronous wait" in out["message"]
+    assert "event loop blocked by a synchronous lock" in out["message"]
     assert "with self._instance_lock" in out["message"]
     assert out["same"]
 

@@ -59,7 +59,7 @@ def test_blocked_loop_is_reported_not_hung() -> None:
     assert done.returncode == 0, done.stderr
     kind, message = done.stdout.splitlines()[:2]
     assert kind == "blocked-loop"
-    assert "event loop blocked by a synchronous wait" in message
+    assert "event loop blocked by a synchronous lock" in message
     assert "detection.py" in message  # names the line that blocked
 
 
