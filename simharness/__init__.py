@@ -17,6 +17,7 @@ from .errors import (
 )
 from .execution import RunSettings
 from .oracle_differential import DivergenceError, assert_same_as_sequential
+from .oracle_identical import IdenticalCheck, assert_identical, explore_identical, identical_outputs
 from .outcome import Exploration, Failure, FoundFailure, RunResult, TraceStep
 from .runner import DEFAULT_STORE, ExploreOptions, explore, explore_variant, replay, run_strategy
 from .scenario import Scenario, scenario
@@ -28,10 +29,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_STORE", "ConfigError", "Decision", "DeterminismReport", "DivergenceError", "ExploreOptions", "Exploration",
-    "Failure", "FailureStore", "FoundFailure", "Option", "RunResult", "RunSettings", "Scenario",
+    "Failure", "FailureStore", "FoundFailure", "IdenticalCheck", "Option", "RunResult", "RunSettings", "Scenario",
     "ScenarioLoadError", "Schedule", "ScheduleDecodeError", "ScheduleDivergence", "SimharnessError",
-    "Strategy", "TargetError", "TraceStep", "UnsupportedInSimulation", "assert_same_as_sequential",
-    "check_determinism", "checkpoint",
+    "Strategy", "TargetError", "TraceStep", "UnsupportedInSimulation", "assert_identical",
+    "assert_same_as_sequential", "check_determinism", "explore_identical", "identical_outputs", "checkpoint",
     "explore", "explore_variant", "invariant", "load_file", "replay", "resolve", "resolve_one",
     "run_strategy", "scenario",
 ]

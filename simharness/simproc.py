@@ -162,6 +162,10 @@ class _Child(asyncio.SubprocessTransport):
         return self.pipes.get(fd)
 
     def send_signal(self, sig: int) -> None:
+        # As asyncio's own transport: once the exit and the pipes' ends were delivered,
+        # the process is gone and signalling it raises ProcessLookupError.
+        if self.finished:
+            raise ProcessLookupError()
         if self.exit_status is None:  # never signal a reaped pid: it may belong to someone else
             try:
                 os.kill(self.pid, sig)
@@ -310,8 +314,9 @@ class _Child(asyncio.SubprocessTransport):
     def destroy(self) -> None:
         """End of run: kill the whole process group, reap, release descriptors."""
         try:
-            if self.exit_status is None or self.read_fds:
-                os.killpg(self.pid, signal.SIGKILL)
+            # Always: a grandchild may live on in the group after the child exited.
+            # While any member lives, the kernel does not reuse the group's id.
+            os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         try:
