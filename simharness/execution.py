@@ -157,7 +157,6 @@ class Execution:
             trace=tuple(observer.steps) if isinstance(observer, DetailedTrace) else (),
             decision_log=tuple(observer.decisions) if isinstance(observer, DetailedTrace) else (),
         )
-        del loop, observer
         if gc.isenabled() and gc.get_count()[0] > 5000:
             gc.collect(0)  # keep young garbage of one run from finalizing inside the next
         return result

@@ -16,7 +16,6 @@ import linecache
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 
 from .realtime import monotonic as _real_monotonic

@@ -69,7 +69,7 @@ def run_outcome(result: RunResult) -> None:
         say("outcome: pass")
     else:
         say(f"{head} FAILED", "bold red")
-        say(f"outcome: fail")
+        say("outcome: fail")
         say(f"kind: {result.failure.kind}")
         say(f"message: {result.failure.message}")
     say(f"steps: {result.steps}")
