@@ -67,6 +67,9 @@ class Network:
             server.forget()
         self.listening.clear()
         self.connections.clear()
+        # The registry's value refers to its key: drop it, or every finished run's loop
+        # (and its tasks, which asyncio's global task set still sees) stays alive.
+        _networks.pop(self.loop, None)
 
     # ----- ports ------------------------------------------------------------------------
     def allocate(self, role: str) -> int:

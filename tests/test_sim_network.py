@@ -187,3 +187,10 @@ def test_silent_peer_is_a_deadlock_naming_the_connection(tmp_path: Path) -> None
     result = fifo(sh.load_file(file)[0])
     assert result.failure is not None and result.failure.kind == "deadlock"
     assert "conn-1 127.0.0.1:50000 -> 127.0.0.1:40000: 4 bytes (reading paused)" in result.failure.message
+
+
+def test_finished_runs_leave_no_network_behind() -> None:
+    from simharness import simnet
+    echo = scenario("echo.py", "two-connection-echo")
+    sh.explore_variant(echo, "observe", sh.ExploreOptions(strategy="random", runs=20))
+    assert len(simnet._networks) == 0  # each run's loop (and its tasks) can be collected
