@@ -135,14 +135,26 @@ def test_protocol_callbacks_match_real_loopback(case: str, tmp_path: Path) -> No
 
 
 # ----- semantics ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["refused", "server-close", "delayed-serving", "bulk-transfer"])
-def test_semantics_in_simulation_and_real(name: str) -> None:
+@pytest.mark.parametrize("name, variant", [("refused", "default"), ("server-close", "default"),
+                                           ("delayed-serving", "default"), ("bulk-transfer", "default"),
+                                           ("cancelled-connect", "early"), ("cancelled-connect", "late")])
+def test_semantics_in_simulation_and_real(name: str, variant: str) -> None:
     s = scenario("semantics.py", name)
-    asyncio.run(s.function())  # the same code passes on real loopback sockets
-    result = fifo(s)
+    asyncio.run(s.function(*([] if variant == "default" else [s.variants[variant]])))  # real sockets
+    result = fifo(s, variant)
     assert result.failure is None, result.failure
-    explored = sh.explore_variant(s, "default", sh.ExploreOptions(strategy="random", runs=15, seed=2))
+    explored = sh.explore_variant(s, variant, sh.ExploreOptions(strategy="random", runs=15, seed=2))
     assert not explored.failed, explored.failure
+
+
+def test_cancelled_connect_is_explored_on_both_sides_of_the_handshake() -> None:
+    s = scenario("semantics.py", "cancelled-connect")
+    accepted: list[int] = s.function.__globals__["ACCEPTED"]
+    accepted.clear()
+    explored = sh.explore_variant(s, "late", sh.ExploreOptions(strategy="dfs", runs=3000))
+    assert not explored.failed and explored.exhausted, explored.failure
+    # 1: cancelled before the handshake event; 2: the server had accepted it, then saw EOF
+    assert sorted(set(accepted)) == [1, 2]
 
 
 def test_refused_connection_replays_in_fresh_process() -> None:
