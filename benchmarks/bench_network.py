@@ -21,12 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "network"
 sys.path[:0] = [str(ROOT), str(FIXTURES)]
 
-import echo  # noqa: E402
+import echo
 
-import simharness as sh  # noqa: E402
-from simharness.execution import Execution, RunEnvironment, RunSettings  # noqa: E402
-from simharness.realtime import perf_counter  # noqa: E402
-from simharness.strategies import make_strategy  # noqa: E402
+import simharness as sh
+from simharness.execution import Execution, RunEnvironment, RunSettings
+from simharness.realtime import perf_counter
+from simharness.strategies import make_strategy
 
 ROWS = [("two-connection echo", "echo.py", "two-connection-echo", "observe"),
         ("message-order race (fixed)", "races.py", "stale-config-write", "fixed"),

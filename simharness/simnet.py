@@ -98,16 +98,18 @@ class Network:
         return SimSocket(family, sockaddr(family, host, port))
 
     def release(self, sock: SimSocket) -> None:
-        self._ports_in_use.discard(sock.getsockname()[1])
+        port = sock.getsockname()[1]
+        if not any(other is not sock and other.getsockname()[1] == port for other, _ in self.listening):
+            self._ports_in_use.discard(port)
 
     def listen(self, sock: SimSocket, server: SimServer) -> None:
         self.listening.append((sock, server))
 
     def unlisten(self, server: SimServer) -> None:
-        for sock, owner in self.listening:
-            if owner is server:
-                self.release(sock)
+        mine = [sock for sock, owner in self.listening if owner is server]
         self.listening = [(s, owner) for s, owner in self.listening if owner is not server]
+        for sock in mine:
+            self.release(sock)
 
     def find_listener(self, family: int, host: str, port: int) -> SimServer | None:
         """The server accepting on (host, port); a bound socket listens only while serving."""
@@ -170,7 +172,7 @@ class SimServer(asyncio.AbstractServer):
         """A handshake completed: make the server's protocol and transport."""
         try:
             protocol = self._protocol_factory()
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a protocol callback may raise anything; asyncio reports it
             self._loop.call_exception_handler({"message": "Error on transport creation for incoming connection",
                                                "exception": error})
             connection.dead_end(server_side=True, reset=False)
@@ -384,7 +386,7 @@ _HINTS = {
     "ssl_handshake_timeout": "TLS is not simulated", "ssl_shutdown_timeout": "TLS is not simulated",
     "server_hostname": "TLS is not simulated",
 }
-_SET: Callable[[Any], bool] = lambda value: value is not None and value is not False  # noqa: E731
+_SET: Callable[[Any], bool] = lambda value: value is not None and value is not False
 
 
 async def create_server(loop: ControlledLoop, protocol_factory: Callable[[], asyncio.BaseProtocol],

@@ -197,7 +197,7 @@ class SimTransport(asyncio.Transport):
         """Call connection_made, then let pending bytes in (and wake the connecting task)."""
         try:
             self._protocol.connection_made(self)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a protocol callback may raise anything; asyncio reports it
             self._fatal(error, "protocol.connection_made() failed")
         finally:
             self._in.kick()
@@ -300,7 +300,7 @@ class SimTransport(asyncio.Transport):
                     protocol.buffer_updated(count)
             else:
                 protocol.data_received(data)  # type: ignore[attr-defined]
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a protocol callback may raise anything; asyncio reports it
             self._fatal(error, "Fatal error: protocol.data_received() call failed.")
 
     def reset_arrived(self) -> None:
@@ -313,7 +313,7 @@ class SimTransport(asyncio.Transport):
         self._eof_seen = True
         try:
             keep_open = self._protocol.eof_received()  # type: ignore[attr-defined]
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a protocol callback may raise anything; asyncio reports it
             self._fatal(error, "Fatal error: protocol.eof_received() call failed.")
             return
         if not keep_open:
@@ -338,7 +338,7 @@ class SimTransport(asyncio.Transport):
             elif self._writing_paused and size <= self._low:
                 self._writing_paused = False
                 self._protocol.resume_writing()
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a protocol callback may raise anything; asyncio reports it
             self._loop.call_exception_handler({"message": "protocol.pause_writing()/resume_writing() failed",
                                                "exception": error, "transport": self, "protocol": self._protocol})
 
