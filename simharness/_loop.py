@@ -145,6 +145,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
         self._threads = ThreadWatch()
         self._work_executor: ThreadPerItemExecutor | None = None
         self._sources: list[ExternalSource] = []
+        self._settling: list[ExternalSource] = []  # sources that may have work in flight
         self._object_count = 0
         self._task_count = 0
         self.tasks: list[asyncio.Task[Any]] = []
@@ -235,7 +236,11 @@ class ControlledLoop(asyncio.BaseEventLoop):
         return future
 
     def add_source(self, source: ExternalSource) -> None:
+        """Register an outside-world source; sources with `settles_instantly = True` (in-memory
+        ones) are never waited for before a decision."""
         self._sources.append(source)
+        if not getattr(source, "settles_instantly", False):
+            self._settling.append(source)
 
     def _thread_key(self, thread: threading.Thread) -> str:
         match = _DEFAULT_THREAD_NAME.match(thread.name)
@@ -293,7 +298,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
 
     # ----- the scheduler ---------------------------------------------------------------
     def _run_once(self) -> None:
-        if self._sources or self._threads.may_be_busy():
+        if self._settling or self._threads.may_be_busy():
             self._settle()
         if self._arrivals:
             with self._arrivals_lock:
@@ -316,7 +321,7 @@ class ControlledLoop(asyncio.BaseEventLoop):
         self._run_batch()
 
     def _settle(self) -> None:
-        stuck = [s for s in (src.settle(self._settle_timeout_s) for src in self._sources) if s]
+        stuck = [s for s in (src.settle(self._settle_timeout_s) for src in self._settling) if s]
         busy = self._threads.wait_quiet(self._settle_timeout_s)
         stuck.extend(f"thread {b.name} at {b.where}" for b in busy)
         if stuck and not self.draining:

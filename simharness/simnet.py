@@ -50,6 +50,8 @@ class Network:
         self._next = {"server": FIRST_SERVER_PORT, "client": FIRST_CLIENT_PORT}
 
     # ----- ExternalSource: nothing real is in flight ------------------------------------
+    settles_instantly = True  # the loop need not ask before each decision
+
     def settle(self, timeout_s: float) -> str | None:
         return None
 
