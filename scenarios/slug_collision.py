@@ -63,7 +63,6 @@ class FlowDispatchResult:
     passed: bool
     report: dict[str, object] | None
     report_path: str
-    others_in_dir: tuple[str, ...]
     error: str | None = None
 
 
@@ -110,16 +109,12 @@ async def _run_one(index: int, spec: FlowDispatchSpec, slug: str, run_set_dir: P
         stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=FLOW_TIMEOUT_S)
         (flow_dir / "stdout.log").write_bytes(stdout)
         (flow_dir / "stderr.log").write_bytes(stderr)
-        found = [p.relative_to(run_set_dir).as_posix() for p in flow_dir.glob("*/report.json")]
         candidate = next((p for p in flow_dir.glob("*/report.json")), None)
         if candidate is None:
-            return FlowDispatchResult(index, spec.spec_path, slug, False, None, "", (),
-                                      error="no report.json produced")
+            return FlowDispatchResult(index, spec.spec_path, slug, False, None, "", error="no report.json produced")
         report = json.loads(candidate.read_text(encoding="utf-8"))
-        mine = f"{slug}/run-{index}/report.json"
         return FlowDispatchResult(index, spec.spec_path, slug, proc.returncode == 0, report,
-                                  candidate.relative_to(run_set_dir).as_posix(),
-                                  tuple(path for path in found if path != mine))
+                                  candidate.relative_to(run_set_dir).as_posix())
 
 
 async def dispatch_run_set(specs: Sequence[FlowDispatchSpec], run_set_dir: Path,
@@ -137,7 +132,13 @@ async def dispatch_run_set(specs: Sequence[FlowDispatchSpec], run_set_dir: Path,
 
 
 def check_results(results: Sequence[FlowDispatchResult]) -> str | None:
-    """The oracle: each flow read its own report, from a directory no other flow wrote to."""
+    """The oracle: each flow read back its own report (so it had its own directory).
+
+    A shared directory is a failure as soon as it corrupts a result: a flow reads
+    another flow's report. The message names both flows and the directory they share.
+    (Finding the other report beside one's own is not failed on by itself: the
+    shrinker would then trade the wrong read for that milder symptom.)
+    """
     problems = []
     for result in results:
         if result.report is None:
@@ -147,24 +148,19 @@ def check_results(results: Sequence[FlowDispatchResult]) -> str | None:
             problems.append(f"flow #{result.index} ({result.spec}) read the report of flow #{other.index} "
                             f"({other.spec}) from {result.report_path}: both were given the output "
                             f"directory {result.slug}/")
-    for result in results:
-        if result.report is not None and result.report.get("flow_id") == result.index and result.others_in_dir:
-            problems.append(f"flow #{result.index} ({result.spec}) found another flow's report in its "
-                            f"output directory {result.slug}/: {', '.join(result.others_in_dir)}")
     return "; ".join(problems) if problems else None
 
 
 def spec_name_lists(max_size: int = 5):  # -> SearchStrategy[list[str]]
-    """Hypothesis strategy: lists of spec names such as `foo`, `bar-2`, `foo-1`.
+    """Hypothesis strategy: lists of spec names such as `foo`, `foo-2`, `foo-1`.
 
-    A few bases and numeric suffixes, because collisions need a name that equals
+    One base with numeric suffixes, because a collision needs a name that equals
     another's de-duplicated form; Hypothesis shrinks toward `foo` with no suffix.
     """
     from hypothesis import strategies as st
 
-    name = st.builds(lambda base, suffix: base + suffix, st.sampled_from(["foo", "bar"]),
-                     st.sampled_from(["", "-1", "-2", "-3", "-4"]))
-    return st.lists(name, min_size=2, max_size=max_size)
+    name = st.builds(lambda suffix: "foo" + suffix, st.sampled_from(["", "-1", "-2", "-3"]))
+    return st.lists(name, min_size=3, max_size=max_size)
 
 
 def flow_specs(names: Sequence[str]) -> list[FlowDispatchSpec]:
