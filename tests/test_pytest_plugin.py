@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,10 @@ from simharness.store import STORE_ENV, FailureStore
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
-PLUGIN = ("-p", "simharness.pytest_plugin")
+# Installed (`pip install -e .`), pytest loads the plugin by its entry point and `-p`
+# would register it twice; from a plain checkout the tests load it with `-p`.
+INSTALLED = any(ep.name == "simharness" for ep in entry_points(group="pytest11"))
+PLUGIN: tuple[str, ...] = () if INSTALLED else ("-p", "simharness.pytest_plugin")
 
 #: A session shared by two logins: B's three slow calls fit inside A's one window.
 FLAKY = '''
@@ -90,7 +94,7 @@ def test_flaky_test_is_found_shrunk_replayed_remembered_and_fixed(tester: pytest
     assert "steps that matter: 7 of 8 decision(s) left the default order" in output
     assert "kept [checkpoint:Task-2: Task-2 fetch profile] waiting" in output
     args = _replay_args(output)
-    assert args[:3] == ["-p", "simharness.pytest_plugin", "test_flaky.py::test_two_logins"]
+    assert args[:len(PLUGIN) + 1] == [*PLUGIN, "test_flaky.py::test_two_logins"]
     schedule = args[-1]
     assert Schedule.decode(schedule).deviations == 7  # the minimum for three slow calls
     # The report ends with the schedule and the command that replays it.
@@ -153,7 +157,7 @@ def test_count_xdist_and_pytest_asyncio_in_one_session(tester: pytest.Pytester) 
     output = result.stdout.str()
     assert output.count("simharness: seed 11 ") == 1
     # Both repetitions name the same test in their replay command (it works without --count).
-    assert output.count("replay: pytest -p simharness.pytest_plugin test_mixed.py::test_two_logins ") == 2
+    assert output.count(f"replay: pytest {' '.join([*PLUGIN, 'test_mixed.py::test_two_logins'])} ") == 2
     schedule = _replay_args(output)[-1]
     entries = FailureStore(tester.path / ".simharness" / "failures.db").entries()
     assert {e.schedule for e in entries} == {schedule}
