@@ -10,6 +10,12 @@ Text form, version 1: ``s1`` + mode (``f`` faithful, ``p`` preemptive) + ``-`` +
 six-character scope naming the scenario and variant + (when there are decisions)
 ``-`` + the decisions in lowercase base32. It only uses ``[a-z0-9-]``, so it can be
 pasted into a shell without quoting.
+
+Decisions up to the last one that left the default order are kept in full; the
+default decisions after it are kept as a count and a two-byte digest of who their
+options were (the *tail*), checked when a replay ends. So a schedule is as long as
+its departures from native order, and shrinking toward fewer, earlier departures
+also shortens its text.
 """
 
 from __future__ import annotations
@@ -72,32 +78,74 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
             raise ScheduleDecodeError("schedule holds a number that is too large")
 
 
+def tail_crc(decisions: Iterable[Decision], start: int = 0) -> int:
+    """CRC-32 of default decisions' options and fingerprints; chainable through `start`."""
+    raw = bytearray()
+    for decision in decisions:
+        _varint(decision.options, raw)
+        raw.append(decision.fingerprint)
+    return zlib.crc32(bytes(raw), start)
+
+
+def tail_digest(decisions: Iterable[Decision]) -> int:
+    """Two bytes identifying a run of default decisions (what a schedule's text keeps)."""
+    return tail_crc(decisions) & 0xFFFF
+
+
 @dataclass(frozen=True)
 class Schedule:
-    """The decisions of one run of one scenario variant, in order."""
+    """The decisions of one run of one scenario variant, in order.
+
+    `decisions` are kept in full; `tail` more decisions followed them, all taking the
+    default option, identified together by `tail_digest`.
+    """
 
     scope: str
     preemptive: bool
     decisions: tuple[Decision, ...] = ()
+    tail: int = 0
+    tail_digest: int = 0
 
     @property
     def indices(self) -> tuple[int, ...]:
-        return tuple(d.index for d in self.decisions)
+        return tuple(d.index for d in self.decisions) + (0,) * self.tail
+
+    @property
+    def length(self) -> int:
+        """How many decisions the run made."""
+        return len(self.decisions) + self.tail
 
     @property
     def deviations(self) -> int:
         """How many decisions departed from the default order (non-zero indices)."""
         return sum(1 for d in self.decisions if d.index)
 
+    def compact(self) -> Schedule:
+        """The same schedule with its trailing default decisions folded into the tail."""
+        end = len(self.decisions)
+        while end and self.decisions[end - 1].index == 0:
+            end -= 1
+        if end == len(self.decisions):
+            return self
+        folded = self.decisions[end:]
+        if self.tail:  # a tail after unfolded defaults: digest continues from them
+            raise ValueError("cannot fold decisions in front of an existing tail")
+        return Schedule(self.scope, self.preemptive, self.decisions[:end], len(folded), tail_digest(folded))
+
     def encode(self) -> str:
+        compact = self.compact() if not self.tail else self
         head = f"{VERSION_PREFIX}{'p' if self.preemptive else 'f'}-{self.scope}"
-        if not self.decisions:
+        if not compact.length:
             return head
         raw = bytearray()
-        for decision in self.decisions:
+        _varint(len(compact.decisions), raw)
+        for decision in compact.decisions:
             _varint(decision.index, raw)
             _varint(decision.options - 2, raw)
             raw.append(decision.fingerprint)
+        _varint(compact.tail, raw)
+        if compact.tail:
+            raw += compact.tail_digest.to_bytes(2, "big")
         packed = zlib.compress(bytes(raw), 9)
         body = bytes([_DEFLATED]) + packed if len(packed) < len(raw) else bytes([_RAW]) + raw
         return f"{head}-{base64.b32encode(body).decode().rstrip('=').lower()}"
@@ -115,6 +163,7 @@ class Schedule:
         if len(scope) != 6:
             raise ScheduleDecodeError(f"malformed schedule scope in {text!r}")
         decisions: list[Decision] = []
+        tail = digest = 0
         if len(parts) == 3:
             body = parts[2].upper()
             try:
@@ -132,8 +181,8 @@ class Schedule:
                 data = data[1:]
             else:
                 raise ScheduleDecodeError(f"unknown schedule encoding in {text!r}")
-            pos = 0
-            while pos < len(data):
+            count, pos = _read_varint(data, 0)
+            for _ in range(count):
                 index, pos = _read_varint(data, pos)
                 extra, pos = _read_varint(data, pos)
                 if pos >= len(data):
@@ -143,7 +192,15 @@ class Schedule:
                     raise ScheduleDecodeError(f"schedule decision {len(decisions) + 1} is out of range")
                 decisions.append(Decision(index, options, data[pos]))
                 pos += 1
-        return cls(scope=scope, preemptive=mode == "p", decisions=tuple(decisions))
+            tail, pos = _read_varint(data, pos)
+            if tail:
+                if pos + 2 > len(data):
+                    raise ScheduleDecodeError("schedule is truncated")
+                digest, pos = int.from_bytes(data[pos:pos + 2], "big"), pos + 2
+            if pos != len(data):
+                raise ScheduleDecodeError(f"schedule has trailing data: {text!r}")
+        return cls(scope=scope, preemptive=mode == "p", decisions=tuple(decisions), tail=tail,
+                   tail_digest=digest)
 
     def check_scope(self, scenario: str, variant: str) -> None:
         """Raise `ScheduleDecodeError` unless this schedule was made for scenario/variant."""
@@ -154,4 +211,5 @@ class Schedule:
 
 
 def schedule_from(scenario: str, variant: str, preemptive: bool, decisions: Sequence[Decision]) -> Schedule:
-    return Schedule(scope_of(scenario, variant), preemptive, tuple(decisions))
+    """The compact schedule of a run that made `decisions`."""
+    return Schedule(scope_of(scenario, variant), preemptive, tuple(decisions)).compact()

@@ -101,9 +101,9 @@ def test_token_overwrite_fixed_passes_pct_and_random(token: Scenario) -> None:
 #: search (pct seed 0, runs 1, 6 and 7); each is only trusted together with the replay
 #: assertion below, so a schedule-format change fails loudly instead of passing silently.
 OUTCOME_SCHEDULES = {
-    "5.2": "s1f-vahhox-af4nuy3ahdambygpybyjfenbbqexcasjayihuacerqgn2ydwfumb2yta6aa2ub5dd5qlmoydmmfiqzcimvqpqdcgpegiy52aetbs2iacabwrkexx",
-    "5.1": "s1f-vahhox-af4nuy3ehdamb4ekshqsii6dnmsajyzs3ireqehkibkqnzjsgf3dembmahvyfi4nkadoghaebfbf6uevyg4izvsimqf2vgvncadbgyz7epbuycadzydhgjizdhffbnoaxcgeeiafjrcuzddlqgejdqi4kumyzs5ybratfhaeaawp2qre",
-    "5.3": "s1f-vahhox-af4nuy3ahdamryapin5zdwaifyj2girdyncaqa4mujqqyvbo2mbdrsometh4qkgfzdemzqhaz7aobq6aoceidyjecnjrma5dgeb4gdygaz3taarskimrqpudkepbqxieac6hweyc",
+    "5.2": "s1f-vahhox-af4nvy3fma4mbqhaz7ahbeuruegas4icjedba6qaisgazxjcb4kqdgjgbanq",
+    "5.1": "s1f-vahhox-af4nvc3bmq4mbqhqrki6cjbdynvsibhdglncesaq5jafkbxfgiyxmmrqfqa6xavdrvianyy4aqeuex2qsxa3rdgwjbsaxku2vuiame3dh4r4gtaiapham4zfdem4uufvyc4iyqraavgektemnoayreobdrkrtdglxagecmu4mqaabuykikaa",
+    "5.3": "s1f-vahhox-af4nuu3fma4mbshab5bxxeoybaxbhizcepbuicadrsrgcdcuf3jqeogjzqsm7sbiyxemrtga4dh4bygdybyirapbeqjvgfxxtzxab6sdbxhq",
 }
 OUTCOME_TEXT = {"5.1": "OAuth callback timeout", "5.2": "invalid_grant", "5.3": "cleanup stopped flow-2's callback server"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -100,9 +101,13 @@ def test_replay_stops_at_a_decision_that_does_not_match(found: sh.FoundFailure, 
     with pytest.raises(ScheduleDivergence) as raised:
         replay(scenario, "buggy", tampered.encode())
     assert raised.value.step == 1
-    longer = Schedule(schedule.scope, schedule.preemptive, schedule.decisions + (Decision(0, 2, 0),))
+    longer = dataclasses.replace(schedule, tail=schedule.tail + 1)
     with pytest.raises(ScheduleDivergence, match="ended after"):
         replay(scenario, "buggy", longer)
+    if schedule.tail:  # the default-only tail is checked as a whole when the run ends
+        other_tail = dataclasses.replace(schedule, tail_digest=(schedule.tail_digest + 1) % 65536)
+        with pytest.raises(ScheduleDivergence, match="within its last"):
+            replay(scenario, "buggy", other_tail)
 
 
 def test_schedule_of_another_scenario_is_refused(found: sh.FoundFailure) -> None:

@@ -63,7 +63,10 @@ def test_schedule_text_round_trips(decisions: list[tuple[int, int, int]], preemp
     schedule = Schedule("abcdef", preemptive, tuple(Decision(*d) for d in decisions))
     text = schedule.encode()
     assert text.replace("-", "").isalnum() and text == text.lower()
-    assert Schedule.decode(text) == schedule
+    decoded = Schedule.decode(text)
+    assert decoded == schedule.compact()
+    assert decoded.indices == schedule.indices and decoded.length == len(decisions)
+    assert decoded.encode() == text
 
 
 @given(st.text(max_size=40))

@@ -7,7 +7,7 @@ import random
 from collections.abc import Sequence
 
 from ..errors import ScheduleDivergence
-from ..schedule import Schedule, fingerprint
+from ..schedule import Decision, Schedule, fingerprint, tail_crc
 from .base import Option
 
 
@@ -63,31 +63,43 @@ class ReplayStrategy:
     def __init__(self, schedule: Schedule) -> None:
         self.schedule = schedule
         self._position = 0
+        self._tail_crc = 0
 
     def begin_run(self, run_index: int) -> bool:
         self._position = 0
+        self._tail_crc = 0
         return run_index == 1
 
     def choose(self, options: Sequence[Option]) -> int:
         decisions = self.schedule.decisions
         step = self._position + 1
-        if self._position >= len(decisions):
+        if self._position >= self.schedule.length:
             raise ScheduleDivergence(step, f"the run reached a decision among {len(options)} options "
-                                     f"but the schedule ends after {len(decisions)} decisions")
-        decision = decisions[self._position]
+                                     f"but the schedule ends after {self.schedule.length} decisions")
+        self._position += 1
+        keys = fingerprint(o.key for o in options)
+        if step > len(decisions):  # the default-only tail: checked as a whole at the end
+            self._tail_crc = tail_crc((Decision(0, len(options), keys),), self._tail_crc)
+            return 0
+        decision = decisions[step - 1]
         if decision.options != len(options):
             raise ScheduleDivergence(step, f"the schedule expects {decision.options} options, the run "
                                      f"offers {len(options)} ({', '.join(o.key for o in options)})")
-        if decision.fingerprint != fingerprint(o.key for o in options):
+        if decision.fingerprint != keys:
             raise ScheduleDivergence(step, "the options offered are not the recorded ones "
                                      f"({', '.join(o.key for o in options)})")
-        self._position += 1
         return decision.index
 
     def end_run(self) -> None:
-        if self._position < len(self.schedule.decisions):
+        schedule = self.schedule
+        if self._position < schedule.length:
             raise ScheduleDivergence(self._position + 1, f"the run ended after {self._position} "
-                                     f"of the schedule's {len(self.schedule.decisions)} decisions")
+                                     f"of the schedule's {schedule.length} decisions")
+        if schedule.tail and self._tail_crc & 0xFFFF != schedule.tail_digest:
+            first = len(schedule.decisions) + 1
+            raise ScheduleDivergence(first, f"the run departed from the schedule within its last "
+                                     f"{schedule.tail} default decisions ({first}-{schedule.length}): "
+                                     "the options offered there were not the recorded ones")
 
 
 class GuidedStrategy:
