@@ -134,6 +134,11 @@ class Execution:
             failure = Failure("assertion", _describe_exception(error))
         except Exception as error:  # the scenario raised: a finding, not a tool error
             failure = Failure("exception", _describe_exception(error))
+        except BaseException:
+            # Not a finding (Ctrl-C, Hypothesis stopping a test mid-run): still leave no
+            # callback, thread or child of this run behind before it propagates.
+            self._close(loop)
+            raise
         finally:
             watchdog.on_stuck = None
             watchdog.rearm()
@@ -143,10 +148,7 @@ class Execution:
         if failure is not None and settings.preemptive:
             failure = Failure(failure.kind, failure.message + " [preemptive mode: needs every await to be slow]",
                               preemptive=True)
-        try:
-            loop.drain()
-        finally:
-            loop.close()
+        self._close(loop)
         if divergence is not None:
             raise divergence
         trace_hash = observer.digest(failure.kind if failure else "pass")
@@ -160,6 +162,14 @@ class Execution:
         if gc.isenabled() and gc.get_count()[0] > 5000:
             gc.collect(0)  # keep young garbage of one run from finalizing inside the next
         return result
+
+    @staticmethod
+    def _close(loop: ControlledLoop) -> None:
+        """Cancel and drain what the run left, close its sources and the loop."""
+        try:
+            loop.drain()
+        finally:
+            loop.close()
 
     @staticmethod
     def _after_return(loop: ControlledLoop) -> Failure | None:

@@ -2,8 +2,9 @@
 
 A candidate is a tuple of choice indices replayed leniently (`GuidedStrategy`: a
 choice that no longer fits becomes 0, missing ones are 0), and the run records the
-schedule it really followed. A candidate is kept when its run fails with the same
-kind and that recorded schedule is smaller in the order
+schedule it really followed. A candidate is kept when its run fails *the same way*
+(same kind and same symptom: the message's first clause, see `symptom`) and that
+recorded schedule is smaller in the order
 
     (number of non-default choices, number of decisions, indices shortlex).
 
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .execution import Execution
-from .outcome import RunResult
+from .outcome import Failure, RunResult
 from .strategies import GuidedStrategy
 
 Indices = tuple[int, ...]
@@ -25,6 +26,20 @@ Size = tuple[int, int, Indices]
 
 #: Default cap on the replays one shrink may use (each replay is one run).
 MAX_REPLAYS = 2000
+
+
+def symptom(failure: Failure) -> tuple[str, str]:
+    """What makes two failures "the same": the kind and the message's first clause.
+
+    The first clause is the text up to the second colon ("AssertionError: 5.1 wait
+    timed out"), or up to the source location. Without it the shrinker may trade the
+    failure it found for another symptom of the same kind that needs fewer departures
+    (a scenario with three documented outcomes would always shrink to the easiest).
+    """
+    message = failure.message.split(" (at ", 1)[0]
+    parts = message.split(":", 2)
+    head = ":".join(parts[:2]) if len(parts) > 2 else message
+    return (failure.kind, head.strip()[:120])
 
 
 def size_of(indices: Indices) -> Size:
@@ -58,7 +73,7 @@ class _Shrinker:
     def __init__(self, execution: Execution, found: RunResult, max_replays: int) -> None:
         assert found.failure is not None
         self.execution = execution
-        self.kind = found.failure.kind
+        self.symptom = symptom(found.failure)
         self.best = found
         self.max_replays = max_replays
         self.replays = 0
@@ -83,7 +98,7 @@ class _Shrinker:
         self.replays += 1
         result = self.execution.run(strategy)
         strategy.end_run()
-        if result.failure is None or result.failure.kind != self.kind:
+        if result.failure is None or symptom(result.failure) != self.symptom:
             return False
         if size_of(result.schedule.indices) >= size_of(self.best.schedule.indices):
             return False
