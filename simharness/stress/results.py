@@ -29,8 +29,10 @@ _NORMALISERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"socket:\[\d+\]"), "socket:[N]"),
     (re.compile(r"file descriptor \d+"), "file descriptor N"),
     (re.compile(r"\bTask-\d+"), "Task-N"),
-    # Real-time readings (t=0.205 s) differ every run; integers (counts, values) are the outcome.
-    (re.compile(r"(?<![\d.])\d+\.\d+(?![\d.])"), "#.#"),
+    # Real-time readings (t=0.205 s, after 1.003s) differ every run; other numbers (counts,
+    # values, a scenario's outcome labels such as "5.2") are part of the outcome.
+    (re.compile(r"(?<![\d.])\d+\.\d+(?=\s*(?:s|ms|us|seconds?)\b)"), "#.#"),
+    (re.compile(r"\bt=\d+\.\d+"), "t=#.#"),
 )
 _MESSAGE_LIMIT = 240
 
