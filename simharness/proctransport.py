@@ -103,6 +103,7 @@ class ChildTransport(asyncio.SubprocessTransport):
         self.exit_posted = False
         self.hung = False
         self.last_activity = 0.0
+        self.cpu_seen = -1                    # CPU ticks of its session at the last look
         self.read_fds: dict[int, int] = {}    # stream number -> fd, while open
         self.buffers: dict[int, bytearray] = {}
         self.eof_pending: list[int] = []

@@ -40,6 +40,35 @@ from .realtime import monotonic as _real_monotonic
 DEFAULT_SETTLE_S = 0.3
 
 
+def session_activity(sessions: list[int]) -> dict[int, tuple[int, bool]]:
+    """For each session: CPU ticks its processes used so far, and whether one is running.
+
+    Read from /proc (Linux) in one scan: a process in state R (running) or D (in an
+    uninterruptible wait, usually disk) is still doing work; the tick total shows work
+    done since the last look. Elsewhere (no /proc) a silent child counts as idle.
+    """
+    wanted = {str(session): session for session in sessions}
+    found = {session: (0, False) for session in sessions}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        # fields: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+        if len(fields) > 12 and fields[3] in wanted:
+            session = wanted[fields[3]]
+            ticks, running = found[session]
+            found[session] = (ticks + int(fields[11]) + int(fields[12]), running or fields[0] in ("R", "D"))
+    return found
+
+
 class ChildSource:
     """The children of one run: an `ExternalSource` of its loop."""
 
@@ -63,8 +92,10 @@ class ChildSource:
         """Read and reap until each child is done or silent for the window."""
         start = _real_monotonic()
         deadline = start + timeout_s
+        activity = session_activity([c.pid for c in watched])
         for child in watched:
             child.last_activity = start
+            child.cpu_seen = activity[child.pid][0]
         with selectors.DefaultSelector() as selector:
             for child in watched:
                 for number, fd in child.read_fds.items():
@@ -81,12 +112,19 @@ class ChildSource:
                     if child.done:
                         watched.remove(child)
                     elif now - child.last_activity >= self.window_s:
-                        child.hung = True
-                        watched.remove(child)
+                        # Silent is not hung while the child's session still runs: a child
+                        # slow to start on a loaded machine must not time out for nothing.
+                        cpu, running = session_activity([child.pid])[child.pid]
+                        if running or cpu != child.cpu_seen:
+                            child.cpu_seen = cpu
+                            child.last_activity = now
+                        else:
+                            child.hung = True
+                            watched.remove(child)
                 if not watched:
                     return None
                 if now >= deadline:
-                    return f"{watched[0].name} ({watched[0].command}) kept writing output"
+                    return f"{watched[0].name} ({watched[0].command}) kept running (output or CPU)"
                 wait = min(c.last_activity for c in watched) + self.window_s - now
                 if any(c.pidfd is None for c in watched):
                     wait = min(wait, 0.005)

@@ -83,6 +83,16 @@ async def fails_with_children_running() -> None:
     raise RuntimeError("scenario failed midway")
 
 
+@sh.scenario(process_settle_s=0.2)
+async def silent_worker() -> None:
+    """A child that computes silently for longer than the settle window, then answers."""
+    code = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\nprint('done')"
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), 5)
+    assert out == b"done\n", out
+    assert asyncio.get_running_loop().time() == 0  # its work took no virtual time
+
+
 def _gone(pid: int) -> bool:
     """True when no live process (zombies aside) is left in the child's process group."""
     try:
@@ -141,3 +151,10 @@ def test_children_never_outlive_a_failed_run() -> None:
     assert result.failure is not None and result.failure.kind == "exception"
     assert "failed midway" in result.failure.message
     assert len(STARTED) == 1 and _gone(STARTED[0])
+
+
+def test_a_silent_child_that_computes_is_not_taken_for_hung() -> None:
+    """Silence alone is not a hang: a busy child (or one slow to start on a loaded
+    machine) keeps the loop waiting instead of timing out on the virtual clock."""
+    result = sh.run_strategy(scenario_of(silent_worker), "default", FifoStrategy())
+    assert result.failure is None, result.failure
