@@ -168,13 +168,17 @@ def bench_memory(total: int) -> None:
 
 def bench_heap(runs: int) -> None:
     print("\n### Exploration speed against heap size\n")
-    print("| live objects in the process | schedules/s |\n|---:|---:|")
+    print("The stock loop is measured next to it: a large heap slows the interpreter itself")
+    print("(caches, allocation); what must not happen is garbage collection scanning it per run.\n")
+    print("| live objects in the process | simharness `pct` schedules/s | stock `asyncio.run` runs/s |")
+    print("|---:|---:|---:|")
     ballast: list[object] = []
     for size in (0, 1_000_000, 3_000_000):
         ballast.extend({"n": i} for i in range(size - len(ballast)))
         gc.collect()
         rate = statistics.median(schedules_per_second(REFERENCE, "pct", runs) for _ in range(3))
-        print(f"| {size:,} | {rate:,.0f} |")
+        stock = statistics.median(stock_per_second(runs, reuse=False) for _ in range(3))
+        print(f"| {size:,} | {rate:,.0f} | {stock:,.0f} |")
     ballast.clear()
 
 
