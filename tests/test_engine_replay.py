@@ -16,9 +16,19 @@ from simharness.schedule import Decision
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS = Path(__file__).parent / "fixtures" / "engine" / "sets_and_groups.py"
-PYTHONS = [sys.executable] + [p for p in (
-    os.path.expanduser("~/.pyenv/versions/3.12.1/bin/python"),
-    os.path.expanduser("~/.pyenv/versions/3.13.0/bin/python")) if os.path.exists(p)]
+def _interpreters() -> list[str]:
+    """This interpreter and the newest pyenv-installed 3.11, 3.12 and 3.13 (one each)."""
+    root = Path(os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))) / "versions"
+    found = {sys.version_info[:2]: sys.executable}
+    for minor in (11, 12, 13):
+        candidates = sorted(root.glob(f"3.{minor}.*/bin/python"),
+                            key=lambda p: [int(x) for x in p.parts[-3].split(".") if x.isdigit()])
+        if candidates and (3, minor) not in found:
+            found[(3, minor)] = str(candidates[-1])
+    return [found[v] for v in sorted(found)]
+
+
+PYTHONS = _interpreters()
 
 SCENARIO_SOURCE = '''
 import asyncio
