@@ -321,8 +321,10 @@ class ControlledLoop(asyncio.BaseEventLoop):
         self._run_batch()
 
     def _settle(self) -> None:
-        stuck = [s for s in (src.settle(self._settle_timeout_s) for src in self._settling) if s]
-        busy = self._threads.wait_quiet(self._settle_timeout_s)
+        # While draining nothing is decided any more: never wait for outside work then.
+        timeout = 0.0 if self.draining else self._settle_timeout_s
+        stuck = [s for s in (src.settle(timeout) for src in self._settling) if s]
+        busy = self._threads.wait_quiet(timeout)
         stuck.extend(f"thread {b.name} at {b.where}" for b in busy)
         if stuck and not self.draining:
             raise RunAborted("timeout", f"outside work did not settle within "
@@ -524,18 +526,22 @@ class ControlledLoop(asyncio.BaseEventLoop):
                     found.append((task, error))
         return found
 
-    def drain(self, max_steps: int = 10_000) -> None:
+    def drain(self, max_rounds: int = 1_000) -> None:
         """Cancel what is left and run until nothing remains (no decisions, no detectors)."""
         self.draining = True
         self._preemptive = False
         for task in self.tasks:
             if not task.done():
                 task.cancel()
-        for _ in range(max_steps):
-            self._timers = [t for t in self._timers if not t[2]._cancelled]
+        for _ in range(max_rounds):
             if not self._ready and not self._available and not self._arrivals:
-                if all(t.done() for t in self.tasks) or not self._timers:
+                timers_left = any(not entry[2]._cancelled for entry in self._timers)
+                if not timers_left or all(t.done() for t in self.tasks):
                     break
+                # Only a timer can move what is left (a cancelled task sleeping in its
+                # clean-up): jump to it, since the stop callback below keeps the ready
+                # queue from ever being empty inside run_forever.
+                self._advance_clock()
             self._stopping = False
             self.call_soon(self.stop)
             self.run_forever()

@@ -97,3 +97,22 @@ def test_determinism_check_names_the_first_differing_step() -> None:
     unsteady = [v for v in verdicts if not v.deterministic]
     assert unsteady, "six checks of a shuffled order never differed"
     assert unsteady[0].first_difference is not None and "step" in unsteady[0].detail
+
+
+def test_cleanup_that_needs_virtual_time_still_ends(tmp_path: Path) -> None:
+    """After a run, a cancelled task that sleeps in its `finally` is driven to its end:
+    the drain advances the virtual clock instead of spinning until its round limit."""
+    source = tmp_path / "sleepy.py"
+    source.write_text(
+        "import asyncio\nimport simharness as sh\n\nLOG = []\n\n"
+        "@sh.scenario\nasync def sleepy_cleanup():\n"
+        "    async def worker():\n"
+        "        try:\n            await asyncio.sleep(100)\n"
+        "        finally:\n            await asyncio.sleep(5)\n            LOG.append('cleaned')\n"
+        "    asyncio.get_running_loop().create_task(worker())\n"
+        "    await asyncio.sleep(1)\n")
+    scenario = sh.load_file(source)[0]
+    result = sh.run_strategy(scenario, "default", sh.strategies.FifoStrategy())
+    assert result.failure is not None and result.failure.kind == "leak"
+    log = sys.modules[scenario.function.__module__].LOG
+    assert log == ["cleaned"]
