@@ -36,7 +36,7 @@ def _thread_state(native_id: int | None) -> str:
         return "?"
 
 
-def _blocking_call(native_id: int | None) -> str:
+def blocking_call(native_id: int | None) -> str:
     """What the kernel says the thread sleeps in: a lock (futex), a sleep, or another wait."""
     try:
         with open(f"/proc/self/task/{native_id}/wchan", encoding="ascii") as wchan:
@@ -113,7 +113,7 @@ class Watchdog:
             kind = "timeout" if state == "R" else "blocked-loop"
             self._fired = True
             if self.on_stuck is not None:
-                what = _blocking_call(self._thread.native_id) if kind == "blocked-loop" else ""
+                what = blocking_call(self._thread.native_id) if kind == "blocked-loop" else ""
                 self.on_stuck(kind, f"{what}|{where}")
             if self._can_signal:
                 signal.pthread_kill(self._thread.ident or 0, _SIGNAL)

@@ -158,6 +158,7 @@ def test_blocked_loop_is_reported_within_bounded_time_on_both_loops(tmp_path: Pa
     buggy = [r for r in runs_of(tmp_path, "sync-lock") if r["variant"] == "buggy"]
     assert {r["kind"] for r in buggy} == {"blocked-loop"}
     assert "faults.py" in buggy[0]["message"] and "with self.lock" in buggy[0]["message"]
+    assert "event loop blocked by a synchronous lock" in buggy[0]["message"]
     uv = stress([target("sync-lock"), "--backend", "real", "--loop", "uvloop", "--runs", "1",
                  "--concurrency", "2", "--timeout", "30"], tmp_path)
     assert uv.returncode == 0, uv.stdout + uv.stderr

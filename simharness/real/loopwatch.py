@@ -23,7 +23,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from ..realtime import monotonic
-from ..watchdog import LoopInterrupted
+from ..watchdog import LoopInterrupted, blocking_call
 
 _BEAT_S = 0.05
 _SIGNAL = signal.SIGUSR2
@@ -108,7 +108,7 @@ class LoopWatch:
                 continue
             if self.fired is None:
                 where = _where(sys._current_frames().get(self._main.ident or -1))
-                self.fired = (f"event loop blocked by a synchronous wait for over {threshold:g} s "
-                              f"at {where}")
+                what = blocking_call(self._main.native_id)
+                self.fired = (f"event loop blocked by a {what} for over {threshold:g} s at {where}")
             signalled_at, signalled_mark = now, mark
             signal.pthread_kill(self._main.ident or 0, _SIGNAL)
