@@ -35,7 +35,9 @@ class RunSettings:
     max_steps: int = 200_000
     max_time_s: float = 86_400.0
     settle_timeout_s: float = 30.0
-    blocked_loop_s: float = 2.0
+    # Long enough that a slow disk or a loaded machine does not look like a blocked loop;
+    # scenarios that test blocking declare a smaller `blocked_loop_s`.
+    blocked_loop_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:

@@ -12,13 +12,35 @@ import asyncio
 import os
 import signal
 import subprocess
+import time
 from typing import TYPE_CHECKING
+
+from .realtime import monotonic as _real_monotonic
 
 
 if TYPE_CHECKING:
     from .simproc import ChildSource
 
 _STREAMS = {1: "stdout", 2: "stderr"}
+
+
+def group_alive(pgid: int) -> bool:
+    """True while a process of group `pgid` is alive (zombies count as dead), from /proc."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return False
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 class ReadPipe(asyncio.ReadTransport):
@@ -304,6 +326,11 @@ class ChildTransport(asyncio.SubprocessTransport):
             self.proc.wait(timeout=5.0)
         except subprocess.TimeoutExpired:
             pass
+        # SIGKILL is delivered asynchronously: on a loaded machine a grandchild can still
+        # be alive a moment later. The run is not over until none of its group lives.
+        deadline = _real_monotonic() + 5.0
+        while group_alive(self.pid) and _real_monotonic() < deadline:
+            time.sleep(0.005)
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 try:

@@ -22,7 +22,7 @@ from .options import StressOptions
 #: Largest number of runs one job carries (a crash costs at most a re-spawn; jobs spread).
 _MAX_JOB_RUNS = 25
 #: Default blocked-loop threshold on the real loop (a scenario may declare blocked_loop_s).
-REAL_BLOCKED_LOOP_S = 2.0
+REAL_BLOCKED_LOOP_S = 10.0  # as in simulation: a slow disk or busy machine is not a blocked loop
 
 
 @dataclass(frozen=True)
