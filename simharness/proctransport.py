@@ -15,6 +15,7 @@ import subprocess
 import time
 from typing import TYPE_CHECKING
 
+from .procstat import PGRP, STATE, process_stats
 from .realtime import monotonic as _real_monotonic
 
 
@@ -25,22 +26,8 @@ _STREAMS = {1: "stdout", 2: "stderr"}
 
 
 def group_alive(pgid: int) -> bool:
-    """True while a process of group `pgid` is alive (zombies count as dead), from /proc."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return False
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            return True
-    return False
+    """True while a process of group `pgid` is alive (zombies count as dead)."""
+    return any(f[PGRP] == str(pgid) and f[STATE] not in ("Z", "X") for f in process_stats())
 
 
 class ReadPipe(asyncio.ReadTransport):

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._loop import ControlledLoop
+from .procstat import SESSION, STATE, STIME, UTIME, process_stats
 from .proctransport import ChildTransport
 from .realtime import monotonic as _real_monotonic
 
@@ -49,25 +50,13 @@ def session_activity(sessions: list[int]) -> dict[int, tuple[int, bool]]:
     """
     wanted = {str(session): session for session in sessions}
     found = {session: (0, False) for session in sessions}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return found
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # the process ended meanwhile
-        # fields: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-        if len(fields) > 12 and fields[3] in wanted:
-            session = wanted[fields[3]]
+    for fields in process_stats():
+        session = wanted.get(fields[SESSION])
+        if session is not None:
             ticks, running = found[session]
-            found[session] = (ticks + int(fields[11]) + int(fields[12]), running or fields[0] in ("R", "D"))
+            found[session] = (ticks + int(fields[UTIME]) + int(fields[STIME]),
+                              running or fields[STATE] in ("R", "D"))
     return found
-
 
 class ChildSource:
     """The children of one run: an `ExternalSource` of its loop."""
