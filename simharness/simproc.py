@@ -58,6 +58,7 @@ def session_activity(sessions: list[int]) -> dict[int, tuple[int, bool]]:
                               running or fields[STATE] in ("R", "D"))
     return found
 
+
 class ChildSource:
     """The children of one run: an `ExternalSource` of its loop."""
 
