@@ -17,6 +17,8 @@ from simharness import ExploreOptions, explore_variant
 from simharness.scenario import scenario_of
 from simharness.strategies import FifoStrategy
 
+from replay_helpers import replay_in_fresh_process
+
 ROOT = Path(__file__).resolve().parent.parent
 PIPE = asyncio.subprocess.PIPE
 #: Process ids started by the scenarios of this process (checked after the runs).
@@ -108,13 +110,7 @@ def _gone(pid: int) -> bool:
 
 
 def _replay_in_fresh_process(name: str, schedule: str) -> str:
-    code = ("import sys, simharness as sh\n"
-            "s = {x.name: x for x in sh.load_file(sys.argv[1])}[sys.argv[2]]\n"
-            "print(sh.replay(s, 'default', sys.argv[3]).trace_hash)\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "7"}
-    done = subprocess.run([sys.executable, "-c", code, __file__, name, schedule],
-                          capture_output=True, text=True, env=env, timeout=120, check=True)
-    return done.stdout.strip().splitlines()[-1]
+    return replay_in_fresh_process(__file__, name, schedule, hash_seed="7")
 
 
 def test_hung_child_times_out_at_its_virtual_deadline_and_is_killed() -> None:

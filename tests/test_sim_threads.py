@@ -7,9 +7,6 @@ check that a schedule replays with the same trace hash in another process.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,6 +15,8 @@ import simharness as sh
 from simharness import ExploreOptions, explore_variant
 from simharness.scenario import scenario_of
 from simharness.strategies import FifoStrategy
+
+from replay_helpers import replay_in_fresh_process
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Completion order seen by `two-thread-results`, per run (read by the tests in this process).
@@ -85,13 +84,7 @@ async def worker_thread_posts_back() -> None:
 
 
 def _replay_in_fresh_process(name: str, schedule: str) -> str:
-    code = ("import sys, simharness as sh\n"
-            "s = {x.name: x for x in sh.load_file(sys.argv[1])}[sys.argv[2]]\n"
-            "print(sh.replay(s, 'default', sys.argv[3]).trace_hash)\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "99"}
-    done = subprocess.run([sys.executable, "-c", code, __file__, name, schedule],
-                          capture_output=True, text=True, env=env, timeout=120, check=True)
-    return done.stdout.strip().splitlines()[-1]
+    return replay_in_fresh_process(__file__, name, schedule, hash_seed="99")
 
 
 def test_to_thread_results_are_reordered_by_the_explorer_and_fifo_is_stable() -> None:
