@@ -43,6 +43,10 @@ DEFAULT_FLOW_TIMEOUT_S = 1.0
 #: How long the whole run set may take: the timeout plus ample room for the fast flows.
 RUN_SET_BUDGET_S = 3.0
 CONCURRENCY = 2
+#: Its children either finish at once or block for good (on a read or a sleep), and simproc
+#: counts a silent child as hung only once its whole session is idle, so a short settle
+#: window is safe here; it makes each simulated run ~0.1 s instead of ~0.5 s.
+SETTLE_S = 0.05
 
 #: What each flow's child process does (the real dispatcher runs `im2be-qa-rig run`).
 FAST_FLOW = "import json, sys; print(json.dumps({'passed': True, 'flow': sys.argv[1]}))"
@@ -161,7 +165,8 @@ async def _cleanup(state: RunSetState) -> None:
 @sh.scenario(variants={"buggy": Dispatcher(cli_sparse, communicate_unbounded),
                        "buggy-cli-none": Dispatcher(cli_forward_all, communicate_none_disables),
                        "fixed": Dispatcher(cli_sparse, communicate_bounded)},
-             expect={"buggy": "fail", "buggy-cli-none": "fail", "fixed": "pass"})
+             expect={"buggy": "fail", "buggy-cli-none": "fail", "fixed": "pass"},
+             process_settle_s=SETTLE_S)
 async def hung_flow_no_timeout(dispatcher: Dispatcher) -> None:
     """`run-set --concurrency 2` with one hung flow: it must end in budget, reporting a timeout."""
     state = RunSetState()
