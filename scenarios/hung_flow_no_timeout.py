@@ -43,7 +43,7 @@ DEFAULT_FLOW_TIMEOUT_S = 1.0
 #: How long the whole run set may take: the timeout plus ample room for the fast flows.
 RUN_SET_BUDGET_S = 3.0
 CONCURRENCY = 2
-#: Its children either finish at once or block for good (on a read or a sleep), and simproc
+#: Its children either finish at once or block until something outside acts, and simproc
 #: counts a silent child as hung only once its whole session is idle, so a short settle
 #: window is safe here; it makes each simulated run ~0.1 s instead of ~0.5 s.
 SETTLE_S = 0.05

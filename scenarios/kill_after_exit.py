@@ -8,12 +8,14 @@ unhandled exception escapes _run_one" and the flow's result is lost.
 
 asyncio's `Process.kill()` raises `ProcessLookupError` once the loop has processed the
 child's exit and the end of its pipes. The flow's child here finishes exactly at its
-deadline: it works until its input ends, and the outside world (a timer standing in for
-the browser finishing its last page) ends that input at `FLOW_TIMEOUT_S`, the same
-instant the dispatcher's timeout fires. In simulation the child's output, its exit and
-the timeout are events of one virtual instant that the explorer may order; when the exit
-is processed first and the timeout still wins, the buggy `proc.kill()` raises. On the
-real runtime the window is a few microseconds wide.
+deadline: it works until told that its last page is done, and the outside world (a timer
+standing in for the browser) tells it with SIGUSR1 at `FLOW_TIMEOUT_S`, the same instant
+the dispatcher's timeout fires. (Not by closing its stdin: since Python 3.12
+`communicate()` closes stdin at once, so the child would finish at the start.) In
+simulation the child's output, its exit and the timeout are events of one virtual
+instant that the explorer may order; when the exit is processed before the timeout's
+cancellation reaches the flow, the buggy `proc.kill()` raises. On the real runtime the
+window is a few microseconds wide: it opens when the loop is late to a due timer.
 
 The fix (round 7): `try: proc.kill() except ProcessLookupError: pass`.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,11 +35,15 @@ import simharness as sh
 
 #: The seed's 900 s flow timeout, scaled down for real runs.
 FLOW_TIMEOUT_S = 1.0
-#: The child reads its input until it ends, then reports: it finishes when told to.
-FLOW_UNTIL_INPUT_ENDS = ("import json, sys; sys.stdin.read(); "
-                         "print(json.dumps({'passed': True, 'flow': sys.argv[1]}))")
+#: The signal that tells a flow's child its work is done.
+DONE_SIGNAL = signal.SIGUSR1
+#: The child works until told it is done (SIGUSR1, blocked first so that it is only ever
+#: waited for, never fatal), then reports.
+FLOW_UNTIL_TOLD = ("import json, signal, sys; done = {signal.SIGUSR1}; "
+                   "signal.pthread_sigmask(signal.SIG_BLOCK, done); signal.sigwait(done); "
+                   "print(json.dumps({'passed': True, 'flow': sys.argv[1]}))")
 FLOWS = ("checkout", "search")
-#: Its children either finish at once or block for good (on a read or a sleep), and simproc
+#: Its children either finish at once or block until something outside acts, and simproc
 #: counts a silent child as hung only once its whole session is idle, so a short settle
 #: window is safe here; it makes each simulated run ~0.1 s instead of ~0.5 s.
 SETTLE_S = 0.05
@@ -49,6 +56,18 @@ class FlowDispatchResult:
     slug: str
     passed: bool
     error: str | None = None
+
+
+def tell_done(proc: asyncio.subprocess.Process) -> None:
+    """The outside world (the browser) tells the child its last page is done.
+
+    Not the code under test: if the flow has already been killed and reaped, there is
+    no one left to tell.
+    """
+    try:
+        proc.send_signal(DONE_SIGNAL)
+    except ProcessLookupError:
+        pass
 
 
 def kill_unguarded(proc: asyncio.subprocess.Process) -> None:
@@ -68,11 +87,10 @@ async def _run_one(slug: str, semaphore: asyncio.Semaphore,
                    kill: Callable[[asyncio.subprocess.Process], None]) -> FlowDispatchResult:
     async with semaphore:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-S", "-c", FLOW_UNTIL_INPUT_ENDS, slug,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        assert proc.stdin is not None
+            sys.executable, "-I", "-S", "-c", FLOW_UNTIL_TOLD, slug,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         # The flow's work ends exactly at its deadline (see the module docstring).
-        finish = asyncio.get_running_loop().call_later(FLOW_TIMEOUT_S, proc.stdin.close)
+        finish = asyncio.get_running_loop().call_later(FLOW_TIMEOUT_S, tell_done, proc)
         try:
             stdout, _ = await asyncio.wait_for(proc.communicate(), timeout=FLOW_TIMEOUT_S)
         except asyncio.TimeoutError:

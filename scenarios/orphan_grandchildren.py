@@ -44,7 +44,7 @@ FLOW_WITH_BROWSER = (
     "time.sleep(3600)\n"
 )
 FLOWS = ("checkout", "search")
-#: Its children either finish at once or block for good (on a read or a sleep), and simproc
+#: Its children either finish at once or block until something outside acts, and simproc
 #: counts a silent child as hung only once its whole session is idle, so a short settle
 #: window is safe here; it makes each simulated run ~0.1 s instead of ~0.5 s.
 SETTLE_S = 0.05
