@@ -37,9 +37,9 @@ import simharness as sh
 FLOW_TIMEOUT_S = 1.0
 #: The signal that tells a flow's child its work is done.
 DONE_SIGNAL = signal.SIGUSR1
-#: The child works until told it is done (SIGUSR1, blocked first so that it is only ever
-#: waited for, never fatal), then reports.
-FLOW_UNTIL_TOLD = ("import json, signal, sys; done = {signal.SIGUSR1}; "
+#: The child works until told it is done (the signal is blocked first so that it is only
+#: ever waited for, never fatal), then reports.
+FLOW_UNTIL_TOLD = (f"import json, signal, sys; done = {{signal.{DONE_SIGNAL.name}}}; "
                    "signal.pthread_sigmask(signal.SIG_BLOCK, done); signal.sigwait(done); "
                    "print(json.dumps({'passed': True, 'flow': sys.argv[1]}))")
 FLOWS = ("checkout", "search")
