@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from simharness.discovery import load_directory, load_file  # noqa: E402
-from simharness.runner import ExploreOptions, explore_variant  # noqa: E402
+from simharness.explore.runner import ExploreOptions, explore_variant  # noqa: E402
 from simharness.scenario import Scenario  # noqa: E402
 
 

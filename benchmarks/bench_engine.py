@@ -22,9 +22,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 import reference  # noqa: E402
 
 import simharness as sh  # noqa: E402
-from simharness.execution import Execution, RunEnvironment, RunSettings  # noqa: E402
-from simharness.realtime import perf_counter  # noqa: E402
-from simharness.strategies import make_strategy  # noqa: E402
+from simharness.engine.execution import Execution, RunEnvironment, RunSettings  # noqa: E402
+from simharness.engine.realtime import perf_counter  # noqa: E402
+from simharness.engine.strategies import make_strategy  # noqa: E402
 
 RACES = {s.name: s for s in sh.load_file(ROOT / "tests" / "fixtures" / "engine" / "token_race.py")}
 REFERENCE = sh.load_file(ROOT / "benchmarks" / "reference.py")[0]

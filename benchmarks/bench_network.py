@@ -24,9 +24,9 @@ sys.path[:0] = [str(ROOT), str(FIXTURES)]
 import echo
 
 import simharness as sh
-from simharness.execution import Execution, RunEnvironment, RunSettings
-from simharness.realtime import perf_counter
-from simharness.strategies import make_strategy
+from simharness.engine.execution import Execution, RunEnvironment, RunSettings
+from simharness.engine.realtime import perf_counter
+from simharness.engine.strategies import make_strategy
 
 ROWS = [("two-connection echo", "echo.py", "two-connection-echo", "observe"),
         ("message-order race (fixed)", "races.py", "stale-config-write", "fixed"),

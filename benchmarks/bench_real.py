@@ -20,7 +20,7 @@ import argparse
 import sys
 import tempfile
 
-from simharness.realtime import perf_counter
+from simharness.engine.realtime import perf_counter
 from simharness.stress import StressOptions, run_stress
 
 

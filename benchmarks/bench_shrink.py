@@ -21,12 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import simharness as sh  # noqa: E402
-from simharness.execution import Execution, RunEnvironment, RunSettings  # noqa: E402
-from simharness.realtime import perf_counter  # noqa: E402
-from simharness.runner import ExploreOptions, explore_variant  # noqa: E402
-from simharness.schedule import Schedule  # noqa: E402
-from simharness.shrink import shrink  # noqa: E402
-from simharness.strategies import GuidedStrategy  # noqa: E402
+from simharness.engine.execution import Execution, RunEnvironment, RunSettings  # noqa: E402
+from simharness.engine.realtime import perf_counter  # noqa: E402
+from simharness.explore.runner import ExploreOptions, explore_variant  # noqa: E402
+from simharness.engine.schedule import Schedule  # noqa: E402
+from simharness.explore.shrink import shrink  # noqa: E402
+from simharness.engine.strategies import GuidedStrategy  # noqa: E402
 
 PART_ONE = ("token_overwrite.py", "callback_server_clobber.py", "slug_collision.py", "blocked_ready_precedence.py")
 EXTRA = (ROOT / "tests" / "fixtures" / "shrink" / "token_race.py",)

@@ -16,7 +16,7 @@ import tempfile
 import aiosqlite
 
 import simharness as sh
-from simharness.realtime import perf_counter
+from simharness.engine.realtime import perf_counter
 from simharness.scenario import scenario_of
 
 _PATH = os.path.join(tempfile.mkdtemp(prefix="simharness-bench-"), "counter.db")

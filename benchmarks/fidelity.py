@@ -25,7 +25,7 @@ _CHILD = r'''
 import asyncio, json, sys, unittest
 mode, module = sys.argv[1], sys.argv[2]
 if mode == "controlled":
-    from simharness._loop import ControlledLoop
+    from simharness.engine.loop import ControlledLoop
 
     created = []
 

@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from simharness.discovery import load_file  # noqa: E402
-from simharness.execution import Execution, RunEnvironment, RunSettings  # noqa: E402
+from simharness.engine.execution import Execution, RunEnvironment, RunSettings  # noqa: E402
 from simharness.scenario import Scenario  # noqa: E402
-from simharness.strategies import DFSStrategy, RandomStrategy  # noqa: E402
-from simharness.strategies.base import Strategy  # noqa: E402
+from simharness.engine.strategies import DFSStrategy, RandomStrategy  # noqa: E402
+from simharness.engine.strategies.base import Strategy  # noqa: E402
 
 SCENARIO_FILE = ROOT / "scenarios" / "blocked_ready_precedence.py"
 MODES = (("sequential", "buggy-sequential"), ("parallel", "buggy"))

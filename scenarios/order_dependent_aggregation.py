@@ -14,8 +14,8 @@ completion order and the total score, a float sum, changes in its last digits
 
 Oracle: the report is identical under every explored schedule. Inside one run this is
 checked against the sequential baseline (the same agents run one after another), with
-`simharness.oracle_identical.assert_identical`; across runs,
-`simharness.oracle_identical.explore_identical` compares what each schedule returns.
+`simharness.explore.oracles.identical.assert_identical`; across runs,
+`simharness.explore.oracles.identical.explore_identical` compares what each schedule returns.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import simharness as sh
-from simharness.oracle_identical import assert_identical
+from simharness.explore.oracles.identical import assert_identical
 
 
 @dataclass(frozen=True)

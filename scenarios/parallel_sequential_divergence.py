@@ -7,7 +7,7 @@ raw result hard-codes `"success": False`, so `normalize_parallel_result` always 
 False) and 4.3 (failed tests detected from the judge in parallel, from execution in
 sequential); fix: one code path for both modes ("Anti-Pattern 2", recommendation 4).
 
-Oracle (differential, `simharness.oracle_differential.assert_same_as_sequential`): a run
+Oracle (differential, `simharness.explore.oracles.differential.assert_same_as_sequential`): a run
 with parallelism 3 gives the same per-test results and the same counts as parallelism 1,
 for a security suite (judge disabled) and a conversational suite (judge enabled, one
 judge error, one failed execution). Each test's execution is an MCP conversation,
@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import simharness as sh
-from simharness.oracle_differential import assert_same_as_sequential
+from simharness.explore.oracles.differential import assert_same_as_sequential
 
 Result = dict[str, Any]
 

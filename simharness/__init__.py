@@ -7,23 +7,23 @@ state invariants with `invariant()`, and explore or replay them with `explore()`
 
 from __future__ import annotations
 
-from . import simsqlite  # noqa: F401  (registers the SQLite adapter for simulated runs)
-from .api import checkpoint, invariant
-from .determinism import DeterminismReport, check_determinism
-from .discovery import load_file, resolve, resolve_one
-from .errors import (
+import simharness.world  # noqa: F401  (registers the simulated world with the engine)
+from simharness.api import checkpoint, invariant
+from simharness.explore.determinism import DeterminismReport, check_determinism
+from simharness.discovery import load_file, resolve, resolve_one
+from simharness.errors import (
     ConfigError, ScenarioLoadError, ScheduleDecodeError, ScheduleDivergence, SimharnessError,
     TargetError, UnsupportedInSimulation,
 )
-from .execution import RunSettings
-from .oracle_differential import DivergenceError, assert_same_as_sequential
-from .oracle_identical import IdenticalCheck, assert_identical, explore_identical, identical_outputs
-from .outcome import Exploration, Failure, FoundFailure, RunResult, TraceStep
-from .runner import DEFAULT_STORE, ExploreOptions, explore, explore_variant, replay, run_strategy
-from .scenario import Scenario, scenario
-from .schedule import Decision, Schedule
-from .store import FailureStore
-from .strategies import Option, Strategy
+from simharness.engine.execution import RunSettings
+from simharness.explore.oracles.differential import DivergenceError, assert_same_as_sequential
+from simharness.explore.oracles.identical import IdenticalCheck, assert_identical, explore_identical, identical_outputs
+from simharness.outcome import Exploration, Failure, FoundFailure, RunResult, TraceStep
+from simharness.explore.runner import DEFAULT_STORE, ExploreOptions, explore, explore_variant, replay, run_strategy
+from simharness.scenario import Scenario, scenario
+from simharness.engine.schedule import Decision, Schedule
+from simharness.explore.store import FailureStore
+from simharness.engine.strategies import Option, Strategy
 
 __version__ = "0.1.0"
 

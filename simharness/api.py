@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._loop import ControlledLoop
+from simharness.engine.loop import ControlledLoop
 
 
 @dataclass

@@ -14,8 +14,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ScenarioLoadError, TargetError
-from .scenario import Scenario, collect_declared
+from simharness.errors import ScenarioLoadError, TargetError
+from simharness.scenario import Scenario, collect_declared
 
 _loaded: dict[Path, tuple[Scenario, ...]] = {}
 

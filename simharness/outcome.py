@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from .schedule import Schedule
+if TYPE_CHECKING:  # a foundation module: the engine imports it, so no runtime import back
+    from simharness.engine.schedule import Schedule
 
 FailureKind = Literal[
     "assertion", "exception", "task-exception", "invariant",

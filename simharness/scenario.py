@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import ScenarioLoadError, TargetError
+from simharness.errors import ScenarioLoadError, TargetError
 
 Expectation = Literal["pass", "fail"]
 ScenarioFunction = Callable[..., Coroutine[Any, Any, Any]]

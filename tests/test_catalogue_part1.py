@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 import simharness as sh
 from simharness.discovery import load_file
-from simharness.execution import Execution, RunEnvironment, RunSettings
-from simharness.hypothesis_support import ScheduleFailure, run_with, schedules
+from simharness.engine.execution import Execution, RunEnvironment, RunSettings
+from simharness.integrations.hypothesis import ScheduleFailure, run_with, schedules
 from simharness.scenario import Scenario
-from simharness.strategies import make_strategy
+from simharness.engine.strategies import make_strategy
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -228,7 +228,7 @@ def test_rca_table_sequential_zero_parallel_all(blocked: tuple[Scenario, ModuleT
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
     scenario, module = blocked
-    from simharness.strategies import DFSStrategy
+    from simharness.engine.strategies import DFSStrategy
     sequential = rca_table.simulate(scenario, module, "buggy-sequential", DFSStrategy(1), 1000)
     parallel = rca_table.simulate(scenario, module, "buggy", DFSStrategy(1), 1000)
     assert sequential.exhausted and parallel.exhausted

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from simharness import ExploreOptions, TargetError, explore_variant, load_file, replay
-from simharness.oracle_differential import DivergenceError, assert_same_as_sequential, differences
+from simharness.explore.oracles.differential import DivergenceError, assert_same_as_sequential, differences
 from simharness.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent

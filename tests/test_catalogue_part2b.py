@@ -20,7 +20,7 @@ import pytest
 
 import simharness as sh
 from simharness import ExploreOptions, explore_variant, load_file, replay
-from simharness.oracle_identical import (
+from simharness.explore.oracles.identical import (
     assert_identical, explore_identical, identical_outputs, output_diff, replay_output,
 )
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import FIXTURES, RACE, ROOT, field, run_cli
-from simharness.schedule import Schedule, scope_of
-from simharness.serialize import replay_command, to_jsonable
+from simharness.engine.schedule import Schedule, scope_of
+from simharness.explore.serialize import replay_command, to_jsonable
 
 LOST = f"{RACE}::lost-update"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cli_helpers import FIXTURES, RACE, run_cli
-from simharness.runner import ExploreOptions, explore_variant
+from simharness.explore.runner import ExploreOptions, explore_variant
 from simharness.discovery import resolve_one
 
 LOST = f"{RACE}::lost-update"

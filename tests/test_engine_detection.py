@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import simharness as sh
+from simharness.engine.strategies import FifoStrategy
 from simharness import ExploreOptions, RunSettings, explore_variant, replay
 
 FIXTURE = Path(__file__).parent / "fixtures" / "engine" / "detection.py"
@@ -112,7 +113,7 @@ def test_cleanup_that_needs_virtual_time_still_ends(tmp_path: Path) -> None:
         "    asyncio.get_running_loop().create_task(worker())\n"
         "    await asyncio.sleep(1)\n")
     scenario = sh.load_file(source)[0]
-    result = sh.run_strategy(scenario, "default", sh.strategies.FifoStrategy())
+    result = sh.run_strategy(scenario, "default", FifoStrategy())
     assert result.failure is not None and result.failure.kind == "leak"
     log = sys.modules[scenario.function.__module__].LOG
     assert log == ["cleaned"]

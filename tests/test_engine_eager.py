@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import simharness as sh
+from simharness.engine.strategies import FifoStrategy
 from simharness import ExploreOptions, explore_variant, replay
 
 pytestmark = pytest.mark.skipif(sys.version_info < (3, 12), reason="eager task factories exist from 3.12")
@@ -19,7 +20,7 @@ def test_eager_tasks_are_controlled_and_replay_exactly() -> None:
     assert exploration.failure is not None and "read" in exploration.failure.message
     again = replay(SCENARIO, "default", exploration.failure.schedule)
     assert again.trace_hash == exploration.failure.trace_hash
-    fifo = sh.run_strategy(SCENARIO, "default", sh.strategies.FifoStrategy())
+    fifo = sh.run_strategy(SCENARIO, "default", FifoStrategy())
     assert fifo.failure is None  # the race needs a's checkpoint to be slow
     assert exploration.failure.run_index > 1
     assert sh.check_determinism(SCENARIO, "default", exploration.failure.schedule).deterministic

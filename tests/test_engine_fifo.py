@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import simharness as sh
-from simharness.strategies import FifoStrategy
+from simharness.engine.strategies import FifoStrategy
 
 FIXTURE = Path(__file__).parent / "fixtures" / "engine" / "orders.py"
 SCENARIOS = {s.name: s for s in sh.load_file(FIXTURE)}

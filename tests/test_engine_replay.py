@@ -12,7 +12,7 @@ import pytest
 
 import simharness as sh
 from simharness import ExploreOptions, Schedule, ScheduleDivergence, explore_variant, replay
-from simharness.schedule import Decision
+from simharness.engine.schedule import Decision
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS = Path(__file__).parent / "fixtures" / "engine" / "sets_and_groups.py"

@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 
 import simharness as sh
 from simharness import ExploreOptions, Schedule, explore_variant
-from simharness.schedule import Decision
+from simharness.engine.schedule import Decision
 
 RACES = {s.name: s for s in sh.load_file(Path(__file__).parent / "fixtures" / "engine" / "token_race.py")}
 DETECTION = {s.name: s for s in sh.load_file(Path(__file__).parent / "fixtures" / "engine" / "detection.py")}

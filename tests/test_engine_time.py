@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import simharness as sh
+from simharness.engine.strategies import FifoStrategy
 from simharness import ExploreOptions, explore_variant, replay
 
 FIXTURE = Path(__file__).parent / "fixtures" / "engine" / "timing.py"
@@ -14,7 +15,7 @@ SCENARIOS = {s.name: s for s in sh.load_file(FIXTURE)}
 def test_hour_long_sleep_is_virtual_for_every_clock() -> None:
     exploration = explore_variant(SCENARIOS["hour-long-sleep"], "default", ExploreOptions(strategy="fifo"))
     assert exploration.failure is None
-    result = sh.run_strategy(SCENARIOS["hour-long-sleep"], "default", sh.strategies.FifoStrategy())
+    result = sh.run_strategy(SCENARIOS["hour-long-sleep"], "default", FifoStrategy())
     assert result.virtual_time == 3600
 
 

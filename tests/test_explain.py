@@ -9,11 +9,11 @@ import pytest
 from cli_helpers import RACE
 from simharness.discovery import resolve_one
 from simharness.errors import ConfigError
-from simharness.explain import explain
+from simharness.explore.explain import explain
 from simharness.outcome import RunResult
-from simharness.runner import ExploreOptions, explore_variant, replay, run_strategy
-from simharness.serialize import replay_document, to_jsonable
-from simharness.strategies import FifoStrategy
+from simharness.explore.runner import ExploreOptions, explore_variant, replay, run_strategy
+from simharness.explore.serialize import replay_document, to_jsonable
+from simharness.engine.strategies import FifoStrategy
 
 LOST = f"{RACE}::lost-update"
 

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simharness as sh
-from simharness.hypothesis_support import DrawnSchedule, ScheduleFailure, replay_with, run_with, schedules
-from simharness.runner import replay
+from simharness.integrations.hypothesis import DrawnSchedule, ScheduleFailure, replay_with, run_with, schedules
+from simharness.explore.runner import replay
 from simharness.scenario import scenario_of
-from simharness.schedule import Schedule
+from simharness.engine.schedule import Schedule
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "shrink"))
 import token_race  # noqa: E402

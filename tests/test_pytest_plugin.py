@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from simharness.schedule import Schedule
-from simharness.store import STORE_ENV, FailureStore
+from simharness.engine.schedule import Schedule
+from simharness.explore.store import STORE_ENV, FailureStore
 
 pytest_plugins = ["pytester"]
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Installed (`pip install -e .`), pytest loads the plugin by its entry point and `-p`
 # would register it twice; from a plain checkout the tests load it with `-p`.
 INSTALLED = any(ep.name == "simharness" for ep in entry_points(group="pytest11"))
-PLUGIN: tuple[str, ...] = () if INSTALLED else ("-p", "simharness.pytest_plugin")
+PLUGIN: tuple[str, ...] = () if INSTALLED else ("-p", "simharness.integrations.pytest_plugin")
 
 #: A session shared by two logins: B's three slow calls fit inside A's one window.
 FLAKY = '''
@@ -137,14 +137,14 @@ MIXED = FLAKY + '''
 
 @pytest.mark.simharness(runs=20)
 async def test_controlled():
-    from simharness._loop import ControlledLoop
+    from simharness.engine.loop import ControlledLoop
     assert isinstance(asyncio.get_running_loop(), ControlledLoop)
     await asyncio.sleep(5)  # virtual time: costs nothing
 
 
 @pytest.mark.asyncio
 async def test_left_to_pytest_asyncio():
-    from simharness._loop import ControlledLoop
+    from simharness.engine.loop import ControlledLoop
     assert not isinstance(asyncio.get_running_loop(), ControlledLoop)
 '''
 
@@ -171,7 +171,7 @@ def test_sim_flag_runs_every_async_test_and_leaves_async_fixtures_alone(tester: 
 import asyncio
 import pytest
 import pytest_asyncio
-from simharness._loop import ControlledLoop
+from simharness.engine.loop import ControlledLoop
 
 
 async def test_unmarked():

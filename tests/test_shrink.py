@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from simharness.execution import Execution, RunEnvironment, RunSettings
+from simharness.engine.execution import Execution, RunEnvironment, RunSettings
 from simharness.outcome import RunResult
-from simharness.runner import ExploreOptions, explore_variant, replay
+from simharness.explore.runner import ExploreOptions, explore_variant, replay
 from simharness.scenario import Scenario, scenario_of
-from simharness.schedule import Schedule
-from simharness.shrink import shrink, size_of
-from simharness.strategies import DFSStrategy, GuidedStrategy
+from simharness.engine.schedule import Schedule
+from simharness.explore.shrink import shrink, size_of
+from simharness.engine.strategies import DFSStrategy, GuidedStrategy
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "shrink"))
 import token_race  # noqa: E402

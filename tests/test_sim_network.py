@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import simharness as sh
-from simharness.strategies import make_strategy
+from simharness.engine.strategies import make_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "network"
@@ -202,7 +202,7 @@ def test_silent_peer_is_a_deadlock_naming_the_connection(tmp_path: Path) -> None
 
 
 def test_finished_runs_leave_no_network_behind() -> None:
-    from simharness import simnet
+    from simharness.world import network as simnet
     echo = scenario("echo.py", "two-connection-echo")
     sh.explore_variant(echo, "observe", sh.ExploreOptions(strategy="random", runs=20))
     assert len(simnet._networks) == 0  # each run's loop (and its tasks) can be collected

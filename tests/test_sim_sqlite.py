@@ -17,10 +17,10 @@ from pathlib import Path
 import aiosqlite
 
 import simharness as sh
-import simharness.simsqlite  # noqa: F401  (registers the SQLite adapter)
+import simharness.world.sqlite  # noqa: F401  (registers the SQLite adapter)
 from simharness import ExploreOptions, explore_variant, replay
 from simharness.scenario import scenario_of
-from simharness.strategies import FifoStrategy
+from simharness.engine.strategies import FifoStrategy
 
 ROOT = Path(__file__).resolve().parent.parent
 _DIR = tempfile.mkdtemp(prefix="simharness-sqlite-")
@@ -167,5 +167,5 @@ def test_real_runtime_is_untouched_outside_simulation() -> None:
         async with aiosqlite.connect(_fresh_db("real")) as db:
             return type(db._conn)  # the sqlite3 connection aiosqlite made
 
-    assert sqlite3.connect is simharness.simsqlite._REAL_CONNECT
+    assert sqlite3.connect is simharness.world.sqlite._REAL_CONNECT
     assert asyncio.run(main()) is sqlite3.Connection

@@ -15,7 +15,7 @@ from pathlib import Path
 import simharness as sh
 from simharness import ExploreOptions, explore_variant
 from simharness.scenario import scenario_of
-from simharness.strategies import FifoStrategy
+from simharness.engine.strategies import FifoStrategy
 
 from replay_helpers import replay_in_fresh_process
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from simharness.execution import Execution, RunEnvironment, RunSettings
-from simharness.runner import ExploreOptions, explore, explore_variant
+from simharness.engine.execution import Execution, RunEnvironment, RunSettings
+from simharness.explore.runner import ExploreOptions, explore, explore_variant
 from simharness.scenario import scenario_of
-from simharness.schedule import Schedule, schedule_from
-from simharness.store import STORE_ENV, FailureStore, StoredFailure, StoreWarning, resolve_path
-from simharness.strategies import DFSStrategy
+from simharness.engine.schedule import Schedule, schedule_from
+from simharness.explore.store import STORE_ENV, FailureStore, StoredFailure, StoreWarning, resolve_path
+from simharness.engine.strategies import DFSStrategy
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "shrink"))
 import token_race  # noqa: E402

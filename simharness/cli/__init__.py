@@ -6,10 +6,10 @@ line here per module.
 
 from __future__ import annotations
 
-from . import core  # noqa: F401  (registers list, explore, replay)
-from . import stress  # noqa: F401  (registers stress)
-from . import report  # noqa: F401  (registers report)
-from .app import app
-from .common import main
+from simharness.cli import core  # noqa: F401  (registers list, explore, replay)
+from simharness.cli import stress  # noqa: F401  (registers stress)
+from simharness.cli import report  # noqa: F401  (registers report)
+from simharness.cli.app import app
+from simharness.cli.common import main
 
 __all__ = ["app", "main"]

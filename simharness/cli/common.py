@@ -23,8 +23,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from ..errors import ConfigError, SimharnessError
-from ..realtime import perf_counter
+from simharness.errors import ConfigError, SimharnessError
+from simharness.engine.realtime import perf_counter
 
 #: Exit codes of the contract.
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
@@ -131,7 +131,7 @@ def progress_enabled(json_output: bool) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 ok, 1 finding, 2 bad input)."""
-    from .app import app
+    from simharness.cli.app import app
 
     try:
         app(args=list(argv) if argv is not None else None, prog_name="simharness")

@@ -1,4 +1,4 @@
-"""`simharness list`, `explore` and `replay`: thin layers over `simharness.runner`.
+"""`simharness list`, `explore` and `replay`: thin layers over `simharness.explore.runner`.
 
 Each command validates its input (a `SimharnessError` means exit 2), calls the
 Python API, prints what came back, and chooses the exit code.
@@ -12,24 +12,24 @@ from typing import Annotated
 
 import typer
 
-from ..discovery import load_directory, resolve, resolve_one
-from ..errors import ConfigError, SimharnessError, TargetError
-from ..execution import RunSettings
-from ..explain import Explanation, explain
-from ..outcome import Exploration, RunResult
-from ..runner import ExploreOptions, explore_variant, replay, require_simulation, run_strategy
-from ..scenario import Scenario
-from ..schedule import Schedule
-from ..serialize import exploration_document, replay_command, replay_document, to_jsonable
-from ..store import FailureStore, StoreArg, StoreWarning
-from ..strategies import STRATEGY_NAMES, FifoStrategy
-from . import render
-from .app import app
-from .common import (
+from simharness.discovery import load_directory, resolve, resolve_one
+from simharness.errors import ConfigError, SimharnessError, TargetError
+from simharness.engine.execution import RunSettings
+from simharness.explore.explain import Explanation, explain
+from simharness.outcome import Exploration, RunResult
+from simharness.explore.runner import ExploreOptions, explore_variant, replay, require_simulation, run_strategy
+from simharness.scenario import Scenario
+from simharness.engine.schedule import Schedule
+from simharness.explore.serialize import exploration_document, replay_command, replay_document, to_jsonable
+from simharness.explore.store import FailureStore, StoreArg, StoreWarning
+from simharness.engine.strategies import STRATEGY_NAMES, FifoStrategy
+from simharness.cli import render
+from simharness.cli.app import app
+from simharness.cli.common import (
     EXIT_FOUND, EXIT_OK, JsonOption, MaxStepsOption, ProgressBar, ScenariosDirOption, display_path,
     emit_json, note, progress_enabled, require_at_least,
 )
-from .report import DEFAULT_REPORT_DIR, HtmlOption, ReportDirOption, explore_html, write_html
+from simharness.cli.report import DEFAULT_REPORT_DIR, HtmlOption, ReportDirOption, explore_html, write_html
 
 DEFAULT_SCENARIOS_DIR = "scenarios"
 

@@ -5,10 +5,10 @@ Only formatting lives here; every value comes from the core's dataclasses.
 
 from __future__ import annotations
 
-from ..explain import Departure, Explanation, StepView
-from ..outcome import DecisionRecord, Exploration, RunResult, TraceStep
-from ..scenario import Scenario
-from .common import display_path, say
+from simharness.explore.explain import Departure, Explanation, StepView
+from simharness.outcome import DecisionRecord, Exploration, RunResult, TraceStep
+from simharness.scenario import Scenario
+from simharness.cli.common import display_path, say
 
 #: Departures shown after an explore failure before "... and N more".
 SHORT_DEPARTURES = 5

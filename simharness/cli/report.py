@@ -12,17 +12,17 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import ConfigError, SimharnessError
-from ..execution import RunSettings
-from ..explain import explain
-from ..outcome import Exploration
-from ..report import ReportError, default_name, document_kind, write_report
-from ..runner import replay, run_strategy
-from ..scenario import Scenario
-from ..serialize import replay_document
-from ..strategies import FifoStrategy
-from .app import app
-from .common import EXIT_OK, note, say
+from simharness.errors import ConfigError, SimharnessError
+from simharness.engine.execution import RunSettings
+from simharness.explore.explain import explain
+from simharness.outcome import Exploration
+from simharness.report import ReportError, default_name, document_kind, write_report
+from simharness.explore.runner import replay, run_strategy
+from simharness.scenario import Scenario
+from simharness.explore.serialize import replay_document
+from simharness.engine.strategies import FifoStrategy
+from simharness.cli.app import app
+from simharness.cli.common import EXIT_OK, note, say
 
 HtmlOption = Annotated[bool, typer.Option(
     "--html", help="Also write a self-contained HTML report into --report-dir.")]

@@ -18,15 +18,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import ConfigError
-from ..stress import StressOptions, run_stress, summary_document
-from ..stress.collect import Progress as StressProgress
-from ..stress.options import FULL, QUICK, default_workers, parse_concurrency, parse_noise, parse_timeout
-from ..stress.report import StressReport
-from ..stress.results import BackendResult
-from .app import app
-from .common import EXIT_FOUND, EXIT_OK, JsonOption, ScenariosDirOption, emit_json, err, out, progress_enabled, say
-from .report import HtmlOption, write_html
+from simharness.errors import ConfigError
+from simharness.stress import StressOptions, run_stress, summary_document
+from simharness.stress.collect import Progress as StressProgress
+from simharness.stress.options import FULL, QUICK, default_workers, parse_concurrency, parse_noise, parse_timeout
+from simharness.stress.report import StressReport
+from simharness.stress.results import BackendResult
+from simharness.cli.app import app
+from simharness.cli.common import EXIT_FOUND, EXIT_OK, JsonOption, ScenariosDirOption, emit_json, err, out, progress_enabled, say
+from simharness.cli.report import HtmlOption, write_html
 
 EXIT_INTERRUPTED = 130
 

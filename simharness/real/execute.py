@@ -18,11 +18,11 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from ..api import InvariantViolation, RealRunContext, real_run
-from ..realtime import perf_counter
-from ..scenario import Scenario
-from ..watchdog import LoopInterrupted
-from .loopwatch import LoopWatch
+from simharness.api import InvariantViolation, RealRunContext, real_run
+from simharness.engine.realtime import perf_counter
+from simharness.scenario import Scenario
+from simharness.engine.watchdog import LoopInterrupted
+from simharness.real.loopwatch import LoopWatch
 
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
 #: How long closing a run's loop may take (cancelled tasks, async generators, executor).

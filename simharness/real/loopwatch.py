@@ -22,8 +22,8 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from ..realtime import monotonic
-from ..watchdog import LoopInterrupted, blocking_call
+from simharness.engine.realtime import monotonic
+from simharness.engine.watchdog import LoopInterrupted, blocking_call
 
 _BEAT_S = 0.05
 _SIGNAL = signal.SIGUSR2

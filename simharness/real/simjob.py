@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..runner import ExploreOptions, explore_variant
-from ..scenario import Scenario
-from ..serialize import to_jsonable
+from simharness.explore.runner import ExploreOptions, explore_variant
+from simharness.scenario import Scenario
+from simharness.explore.serialize import to_jsonable
 
 #: Strategies tried in order, and each one's share of the schedule budget.
 _PLAN: tuple[tuple[str, float], ...] = (("pct", 0.5), ("random", 0.5))

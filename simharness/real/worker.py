@@ -19,14 +19,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..discovery import load_file
-from ..errors import SimharnessError
-from ..scenario import Scenario
-from . import leaks
-from .execute import run_copies, warm_up
-from .loopwatch import LoopWatch
-from .protocol import RealJob, RunOutcome, RunSpec, SimJob, decode, encode
-from .simjob import explore_for_stress
+from simharness.discovery import load_file
+from simharness.errors import SimharnessError
+from simharness.scenario import Scenario
+from simharness.real import leaks
+from simharness.real.execute import run_copies, warm_up
+from simharness.real.loopwatch import LoopWatch
+from simharness.real.protocol import RealJob, RunOutcome, RunSpec, SimJob, decode, encode
+from simharness.real.simjob import explore_for_stress
 
 
 class Channel:

@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .explore import explore_sections
-from .failure import replay_sections
-from .markup import esc, page, tag
-from .model import document_kind
-from .sources import search_dirs
-from .stress import stress_sections
+from simharness.report.explore import explore_sections
+from simharness.report.failure import replay_sections
+from simharness.report.markup import esc, page, tag
+from simharness.report.model import document_kind
+from simharness.report.sources import search_dirs
+from simharness.report.stress import stress_sections
 
 
 def _title(kind: str, document: dict[str, Any]) -> tuple[str, str]:

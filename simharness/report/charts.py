@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .markup import attr, esc
+from simharness.report.markup import attr, esc
 
 WIDTH, HEIGHT = 410, 290
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 34, 70

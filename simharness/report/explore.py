@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .failure import replay_sections
-from .markup import copyable, esc, table, tag
+from simharness.report.failure import replay_sections
+from simharness.report.markup import copyable, esc, table, tag
 
 
 def _summary(results: Sequence[dict[str, Any]]) -> str:

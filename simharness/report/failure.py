@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..serialize import replay_command
-from .markup import copyable, esc, tag
-from .model import Departure, Step, departures_of, steps_of
-from .races import last_task_steps, raced_steps
-from .sources import Excerpt, excerpt
-from .timeline import Marks, Panel, format_time, timeline_svg
+from simharness.explore.serialize import replay_command
+from simharness.report.markup import copyable, esc, tag
+from simharness.report.model import Departure, Step, departures_of, steps_of
+from simharness.report.races import last_task_steps, raced_steps
+from simharness.report.sources import Excerpt, excerpt
+from simharness.report.timeline import Marks, Panel, format_time, timeline_svg
 
 
 def _outcome(document: dict[str, Any]) -> str:

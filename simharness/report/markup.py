@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-from .assets import CSS, SCRIPT
+from simharness.report.assets import CSS, SCRIPT
 
 # No network at view time, enforced by the browser as well as by construction:
 # nothing may be fetched, only the inline style and script run.

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import SimharnessError
+from simharness.errors import SimharnessError
 
 # "token_overwrite.py:155 checkpoint()" -> file, line; event labels have no file.
 _WHERE = re.compile(r"^(?P<file>[^\s:]+\.pyw?):(?P<line>\d+)\b")

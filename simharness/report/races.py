@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .model import Departure, Step
+from simharness.report.model import Departure, Step
 
 #: Lanes of asyncio's own plumbing (gather callbacks, run_until_complete): never "raced".
 PLUMBING = frozenset({"callback"})

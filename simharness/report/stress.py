@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .charts import Series, colour, line_chart
-from .markup import copyable, esc, table, tag
+from simharness.report.charts import Series, colour, line_chart
+from simharness.report.markup import copyable, esc, table, tag
 
 
 def _pct(value: float) -> str:

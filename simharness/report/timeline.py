@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .markup import attr, esc
-from .model import Departure, Step
-from .races import PLUMBING
+from simharness.report.markup import attr, esc
+from simharness.report.model import Departure, Step
+from simharness.report.races import PLUMBING
 
 ROW_H, TIME_GAP, HEADER_H, TITLE_H = 18, 9, 126, 22
 IDX_W, TIME_W, LABEL_W, PANEL_GAP = 32, 58, 246, 22

@@ -6,8 +6,8 @@ the JSON-lines evidence log and JUnit XML to the report folder.
 
 from __future__ import annotations
 
-from .options import StressOptions
-from .orchestrator import run_stress
-from .report import StressReport, summary_document
+from simharness.stress.options import StressOptions
+from simharness.stress.orchestrator import run_stress
+from simharness.stress.report import StressReport, summary_document
 
 __all__ = ["StressOptions", "StressReport", "run_stress", "summary_document"]

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..realtime import wall_time
-from ..serialize import replay_command
-from .dispatch import RealRecord, SimRecord, SkipRecord
-from .evidence import EvidenceLog
-from .plan import VariantPlan
-from .results import BackendResult, SimFinding, Verdict, level_results, normalise, outcome_rows
-from .verdict import judge
+from simharness.engine.realtime import wall_time
+from simharness.explore.serialize import replay_command
+from simharness.stress.dispatch import RealRecord, SimRecord, SkipRecord
+from simharness.stress.evidence import EvidenceLog
+from simharness.stress.plan import VariantPlan
+from simharness.stress.results import BackendResult, SimFinding, Verdict, level_results, normalise, outcome_rows
+from simharness.stress.verdict import judge
 
 
 @dataclass(frozen=True)

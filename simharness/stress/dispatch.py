@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..real.protocol import RealJob, RunOutcome, SimJob
-from ..realtime import monotonic
-from .workers import WorkerDied, WorkerProcess, describe_exit
+from simharness.real.protocol import RealJob, RunOutcome, SimJob
+from simharness.engine.realtime import monotonic
+from simharness.stress.workers import WorkerDied, WorkerProcess, describe_exit
 
 Job = RealJob | SimJob
 

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..serialize import to_jsonable
+from simharness.explore.serialize import to_jsonable
 
 
 class EvidenceLog:

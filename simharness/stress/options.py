@@ -11,7 +11,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from ..errors import ConfigError
+from simharness.errors import ConfigError
 
 BACKENDS = ("sim", "real", "both")
 LOOPS = ("asyncio", "uvloop")

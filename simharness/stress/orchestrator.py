@@ -14,15 +14,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..realtime import monotonic, perf_counter, wall_time
-from ..serialize import to_jsonable
-from .collect import Collector, ProgressCallback
-from .dispatch import Dispatcher
-from .evidence import EvidenceLog, write_atomic
-from .load import CpuLoad
-from .options import StressOptions
-from .plan import build_jobs, plan_variants, planned_runs, select
-from .report import StressReport, junit_text, overall_ok, summary_text
+from simharness.engine.realtime import monotonic, perf_counter, wall_time
+from simharness.explore.serialize import to_jsonable
+from simharness.stress.collect import Collector, ProgressCallback
+from simharness.stress.dispatch import Dispatcher
+from simharness.stress.evidence import EvidenceLog, write_atomic
+from simharness.stress.load import CpuLoad
+from simharness.stress.options import StressOptions
+from simharness.stress.plan import build_jobs, plan_variants, planned_runs, select
+from simharness.stress.report import StressReport, junit_text, overall_ok, summary_text
 
 SUMMARY_NAME = "stress-summary.json"
 LOG_NAME = "stress-log.jsonl"

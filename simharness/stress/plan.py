@@ -13,11 +13,11 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..discovery import load_directory, resolve
-from ..errors import TargetError
-from ..real.protocol import RealJob, RunSpec, SimJob
-from ..scenario import Scenario
-from .options import StressOptions
+from simharness.discovery import load_directory, resolve
+from simharness.errors import TargetError
+from simharness.real.protocol import RealJob, RunSpec, SimJob
+from simharness.scenario import Scenario
+from simharness.stress.options import StressOptions
 
 #: Largest number of runs one job carries (a crash costs at most a re-spawn; jobs spread).
 _MAX_JOB_RUNS = 25

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..serialize import to_jsonable
-from .results import BackendResult, Verdict
+from simharness.explore.serialize import to_jsonable
+from simharness.stress.results import BackendResult, Verdict
 
 SUMMARY_VERSION = 1
 

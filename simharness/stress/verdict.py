@@ -16,8 +16,8 @@
 
 from __future__ import annotations
 
-from .plan import VariantPlan
-from .results import BackendResult, Verdict
+from simharness.stress.plan import VariantPlan
+from simharness.stress.results import BackendResult, Verdict
 
 
 def _fixed(plan: VariantPlan, results: list[BackendResult]) -> Verdict:

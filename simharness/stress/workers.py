@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..real.leaks import kill_tree
-from ..real.protocol import decode, encode
-from ..realtime import monotonic
+from simharness.real.leaks import kill_tree
+from simharness.real.protocol import decode, encode
+from simharness.engine.realtime import monotonic
 
 
 class WorkerDied(Exception):

@@ -21,11 +21,11 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import UnsupportedInSimulation
-from .simtransport import Connection, SimSocket, SimTransport, sockaddr
+from simharness.errors import UnsupportedInSimulation
+from simharness.world.transport import Connection, SimSocket, SimTransport, sockaddr
 
 if TYPE_CHECKING:
-    from ._loop import ControlledLoop
+    from simharness.engine.loop import ControlledLoop
 
 __all__ = ["Connection", "Network", "SimServer", "create_connection", "create_server", "getaddrinfo", "network"]
 

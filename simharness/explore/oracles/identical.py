@@ -21,11 +21,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .execution import Execution, RunEnvironment, RunSettings
-from .outcome import Failure
-from .runner import ExploreOptions, replay, require_simulation
-from .scenario import Scenario
-from .strategies import make_strategy
+from simharness.engine.execution import Execution, RunEnvironment, RunSettings
+from simharness.outcome import Failure
+from simharness.explore.runner import ExploreOptions, replay, require_simulation
+from simharness.scenario import Scenario
+from simharness.engine.strategies import make_strategy
 
 #: Turns an output into the value that is compared (default: the output itself).
 OutputKey = Callable[[Any], Any]

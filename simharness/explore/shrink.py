@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .execution import Execution
-from .outcome import Failure, RunResult
-from .strategies import GuidedStrategy
+from simharness.engine.execution import Execution
+from simharness.outcome import Failure, RunResult
+from simharness.engine.strategies import GuidedStrategy
 
 Indices = tuple[int, ...]
 Size = tuple[int, int, Indices]

@@ -28,12 +28,12 @@ from typing import Any, Literal
 
 from hypothesis import strategies as st
 
-from .errors import ConfigError, SimharnessError
-from .execution import RunSettings
-from .outcome import Failure, RunResult
-from .runner import replay, require_simulation, run_strategy
-from .scenario import Scenario
-from .strategies.base import Option
+from simharness.errors import ConfigError, SimharnessError
+from simharness.engine.execution import RunSettings
+from simharness.outcome import Failure, RunResult
+from simharness.explore.runner import replay, require_simulation, run_strategy
+from simharness.scenario import Scenario
+from simharness.engine.strategies.base import Option
 
 Per = Literal["decision", "actor"]
 #: Delays drawn in `per="actor"` mode lie in 0..MAX_DELAY (0 = never passed over).
@@ -183,7 +183,7 @@ def _with_arguments(scenario: Scenario, arguments: tuple[Any, ...]) -> Scenario:
     # (given the same inputs).
     from dataclasses import replace
 
-    from .scenario import DEFAULT_VARIANT
+    from simharness.scenario import DEFAULT_VARIANT
     takes_variant = tuple(scenario.variant_names) != (DEFAULT_VARIANT,)
     bound = _Bound(scenario.function, arguments, takes_variant)
     variants = dict(scenario.variants) if takes_variant else {DEFAULT_VARIANT: None}

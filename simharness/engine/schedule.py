@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .errors import ScheduleDecodeError
+from simharness.errors import ScheduleDecodeError
 
 VERSION_PREFIX = "s1"
 _RAW, _DEFLATED = 0, 1

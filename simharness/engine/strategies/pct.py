@@ -21,8 +21,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from .base import Option
-from .simple import derive_seed
+from simharness.engine.strategies.base import Option
+from simharness.engine.strategies.simple import derive_seed
 
 
 class PCTStrategy:

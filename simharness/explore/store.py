@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-from .errors import ScheduleDecodeError
-from .outcome import FoundFailure
-from .realtime import wall_time
-from .schedule import Schedule
+from simharness.errors import ScheduleDecodeError
+from simharness.outcome import FoundFailure
+from simharness.engine.realtime import wall_time
+from simharness.engine.schedule import Schedule
 
 #: Environment variable naming the store file (or `off`).
 STORE_ENV = "SIMHARNESS_STORE"

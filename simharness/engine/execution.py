@@ -16,15 +16,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from ._loop import ControlledLoop, RunAborted
-from .clock import VirtualWallClock
-from .errors import ConfigError, ScheduleDivergence
-from .outcome import Failure, RunResult
-from .scenario import Scenario
-from .schedule import schedule_from
-from .strategies.base import Strategy
-from .trace import DetailedTrace, TraceHasher
-from .watchdog import LoopInterrupted, Watchdog
+from simharness.engine.loop import ControlledLoop, RunAborted
+from simharness.engine.clock import VirtualWallClock
+from simharness.errors import ConfigError, ScheduleDivergence
+from simharness.outcome import Failure, RunResult
+from simharness.scenario import Scenario
+from simharness.engine.schedule import schedule_from
+from simharness.engine.strategies.base import Strategy
+from simharness.engine.trace import DetailedTrace, TraceHasher
+from simharness.engine.watchdog import LoopInterrupted, Watchdog
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ class Execution:
                            f"{_describe_exception(error)} and nobody retrieved it{more}")
         pending = [t for t in loop.tasks if not t.done()]
         if pending:
-            from ._loop import describe_await
+            from simharness.engine.loop import describe_await
             names = "; ".join(f"{t.get_name()} awaiting {describe_await(t)}" for t in pending)
             return Failure("leak", f"{len(pending)} task(s) still pending when the scenario returned: {names}")
         return None

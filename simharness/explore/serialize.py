@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
-from .outcome import Exploration, RunResult
+from simharness.outcome import Exploration, RunResult
 
 #: Builds the replay command line for one failed exploration.
 ReplayCommand = Callable[[Exploration], str]

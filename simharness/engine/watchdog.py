@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from .realtime import monotonic as _real_monotonic
+from simharness.engine.realtime import monotonic as _real_monotonic
 _SIGNAL = signal.SIGUSR2
 
 

@@ -12,9 +12,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from ._loop import await_point
-from .outcome import DecisionRecord, TraceStep
-from .strategies.base import Option
+from simharness.engine.loop import await_point
+from simharness.outcome import DecisionRecord, TraceStep
+from simharness.engine.strategies.base import Option
 
 
 class TraceHasher:

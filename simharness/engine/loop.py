@@ -23,14 +23,15 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from .awaits import await_point, describe_await
-from .errors import UnsupportedInSimulation
-from .schedule import Decision, fingerprint
-from .strategies.base import FIFO_OPTION, Option
-from .simtypes import EventHandle, SimFuture, SimTask, SimTimer, resolve_future
-from .threads import ThreadWatch
-from .watchdog import Watchdog
-from .workthreads import ThreadPerItemExecutor
+from simharness.engine import seam
+from simharness.engine.awaits import await_point, describe_await
+from simharness.errors import UnsupportedInSimulation
+from simharness.engine.schedule import Decision, fingerprint
+from simharness.engine.strategies.base import FIFO_OPTION, Option
+from simharness.engine.simtypes import EventHandle, SimFuture, SimTask, SimTimer, resolve_future
+from simharness.engine.threads import ThreadWatch
+from simharness.engine.watchdog import Watchdog
+from simharness.engine.executor import ThreadPerItemExecutor
 
 _NS = 1_000_000_000
 
@@ -272,29 +273,25 @@ class ControlledLoop(asyncio.BaseEventLoop):
             executor.start_pending()  # only now is asyncio's done-callback attached
         return result
 
-    # ----- network and child processes: delegated to simnet / simproc -------------------
+    # ----- network and child processes: handled by the world through `seam` ------------
     async def create_server(self, protocol_factory: Any, host: Any = None, port: Any = None,
                             **kwargs: Any) -> Any:
-        from . import simnet
-        return await simnet.create_server(self, protocol_factory, host, port, **kwargs)
+        return await seam.handler("create_server")(self, protocol_factory, host, port, **kwargs)
 
     async def create_connection(self, protocol_factory: Any, host: Any = None, port: Any = None,
                                 **kwargs: Any) -> Any:
-        from . import simnet
-        return await simnet.create_connection(self, protocol_factory, host, port, **kwargs)
+        return await seam.handler("create_connection")(self, protocol_factory, host, port, **kwargs)
 
     async def getaddrinfo(self, host: Any, port: Any, *, family: int = 0, type: int = 0,
                           proto: int = 0, flags: int = 0) -> Any:
-        from . import simnet
-        return await simnet.getaddrinfo(self, host, port, family=family, type=type, proto=proto, flags=flags)
+        return await seam.handler("getaddrinfo")(self, host, port, family=family, type=type,
+                                                 proto=proto, flags=flags)
 
     async def subprocess_exec(self, protocol_factory: Any, program: Any, *args: Any, **kwargs: Any) -> Any:
-        from . import simproc
-        return await simproc.subprocess_exec(self, protocol_factory, program, *args, **kwargs)
+        return await seam.handler("subprocess_exec")(self, protocol_factory, program, *args, **kwargs)
 
     async def subprocess_shell(self, protocol_factory: Any, cmd: Any, **kwargs: Any) -> Any:
-        from . import simproc
-        return await simproc.subprocess_shell(self, protocol_factory, cmd, **kwargs)
+        return await seam.handler("subprocess_shell")(self, protocol_factory, cmd, **kwargs)
 
     # ----- the scheduler ---------------------------------------------------------------
     def _run_once(self) -> None:

@@ -37,9 +37,9 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
-from . import execution
-from ._loop import ControlledLoop
-from .realtime import monotonic as _real_monotonic
+from simharness.engine import execution
+from simharness.engine.loop import ControlledLoop
+from simharness.engine.realtime import monotonic as _real_monotonic
 
 _REAL_CONNECT = sqlite3.connect
 _CONNECT_ARGS = ("timeout", "detect_types", "isolation_level", "check_same_thread", "factory",

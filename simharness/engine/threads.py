@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 _CONDITION_WAIT = threading.Condition.wait.__code__
-from .realtime import monotonic as _real_monotonic
+from simharness.engine.realtime import monotonic as _real_monotonic
 
 # threading's registries of running threads (ident -> Thread) and of threads being
 # started; read-only here. Absent in some future version: then enumerate() is used.

@@ -33,10 +33,10 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
-from ._loop import ControlledLoop
-from .procstat import SESSION, STATE, STIME, UTIME, process_stats
-from .proctransport import ChildTransport
-from .realtime import monotonic as _real_monotonic
+from simharness.engine.loop import ControlledLoop
+from simharness.world.procstat import SESSION, STATE, STIME, UTIME, process_stats
+from simharness.world.process_transport import ChildTransport
+from simharness.engine.realtime import monotonic as _real_monotonic
 
 DEFAULT_SETTLE_S = 0.3
 

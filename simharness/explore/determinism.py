@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ScheduleDivergence
-from .execution import Execution, RunEnvironment, RunSettings
-from .outcome import RunResult, TraceStep
-from .scenario import Scenario
-from .schedule import Schedule
-from .strategies import FifoStrategy, ReplayStrategy
-from .strategies.base import Strategy
+from simharness.errors import ScheduleDivergence
+from simharness.engine.execution import Execution, RunEnvironment, RunSettings
+from simharness.outcome import RunResult, TraceStep
+from simharness.scenario import Scenario
+from simharness.engine.schedule import Schedule
+from simharness.engine.strategies import FifoStrategy, ReplayStrategy
+from simharness.engine.strategies.base import Strategy
 
 
 @dataclass(frozen=True)

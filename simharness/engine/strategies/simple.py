@@ -6,9 +6,9 @@ import hashlib
 import random
 from collections.abc import Sequence
 
-from ..errors import ScheduleDivergence
-from ..schedule import Decision, Schedule, fingerprint, tail_crc
-from .base import Option
+from simharness.errors import ScheduleDivergence
+from simharness.engine.schedule import Decision, Schedule, fingerprint, tail_crc
+from simharness.engine.strategies.base import Option
 
 
 def derive_seed(seed: int, run_index: int) -> int:

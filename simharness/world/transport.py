@@ -18,8 +18,8 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._loop import ControlledLoop
-    from .simnet import SimServer
+    from simharness.engine.loop import ControlledLoop
+    from simharness.world.network import SimServer
 
 #: asyncio's selector transports read at most this much per `recv` (`max_size`).
 MAX_READ = 256 * 1024

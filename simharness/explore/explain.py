@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ConfigError
-from .outcome import DecisionRecord, RunResult, TraceStep
+from simharness.errors import ConfigError
+from simharness.outcome import DecisionRecord, RunResult, TraceStep
 
 #: How many steps of context to keep before and after each departure.
 CONTEXT_STEPS = 3

@@ -15,7 +15,7 @@ from typing import Any
 # as aiosqlite, simharness itself), not the user's await point.
 _INTERNAL_DIRS = tuple(sorted({
     os.path.dirname(asyncio.__file__) + os.sep,
-    os.path.dirname(__file__) + os.sep,
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,  # simharness/
     *(sysconfig.get_paths()[key] + os.sep for key in ("stdlib", "purelib", "platlib")),
 }))
 

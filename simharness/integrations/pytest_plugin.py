@@ -25,13 +25,13 @@ from typing import Any
 
 import pytest
 
-from .errors import ScheduleDecodeError, SimharnessError
-from .outcome import Exploration, RunResult
-from .runner import ExploreOptions, explore_variant, replay
-from .scenario import Scenario
-from .schedule import Schedule, scope_of
-from .store import STORE_ENV, FailureStore, resolve_path
-from .strategies import STRATEGY_NAMES
+from simharness.errors import ScheduleDecodeError, SimharnessError
+from simharness.outcome import Exploration, RunResult
+from simharness.explore.runner import ExploreOptions, explore_variant, replay
+from simharness.scenario import Scenario
+from simharness.engine.schedule import Schedule, scope_of
+from simharness.explore.store import STORE_ENV, FailureStore, resolve_path
+from simharness.engine.strategies import STRATEGY_NAMES
 
 VARIANT = "default"
 DEFAULTS: dict[str, str] = {"strategy": "pct", "runs": "100"}
@@ -52,7 +52,7 @@ class SimConfig:
     cli_runs: bool
     replay: Schedule | None
     store: FailureStore | None
-    plugin_flag: str            # "-p simharness.pytest_plugin" when not loaded by entry point
+    plugin_flag: str            # "-p simharness.integrations.pytest_plugin" when not loaded by entry point
 
 
 CONFIG_KEY = pytest.StashKey[SimConfig]()
@@ -146,7 +146,7 @@ def pytest_configure(config: pytest.Config) -> None:
         all_async=bool(config.getoption("sim") or config.getini("sim")), seed=_global_seed(config),
         strategy=strategy, runs=runs, cli_strategy=cli_strategy, cli_runs=cli_runs, replay=scheduled,
         store=FailureStore(path) if path is not None else None,
-        plugin_flag="" if by_entry_point else "-p simharness.pytest_plugin",
+        plugin_flag="" if by_entry_point else "-p simharness.integrations.pytest_plugin",
     )
 
 

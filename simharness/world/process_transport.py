@@ -15,12 +15,12 @@ import subprocess
 import time
 from typing import TYPE_CHECKING
 
-from .procstat import PGRP, STATE, process_stats
-from .realtime import monotonic as _real_monotonic
+from simharness.world.procstat import PGRP, STATE, process_stats
+from simharness.engine.realtime import monotonic as _real_monotonic
 
 
 if TYPE_CHECKING:
-    from .simproc import ChildSource
+    from simharness.world.processes import ChildSource
 
 _STREAMS = {1: "stdout", 2: "stderr"}
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ConfigError, ScheduleDivergence, TargetError
-from .execution import Execution, RunEnvironment, RunSettings
-from .outcome import Exploration, FoundFailure, RunResult
-from .realtime import perf_counter
-from .scenario import Scenario
-from .schedule import Schedule
-from .strategies import ReplayStrategy, make_strategy
-from .strategies.base import Strategy
-from .store import FailureStore, StoreArg, StoreSession as _StoreSession
+from simharness.errors import ConfigError, ScheduleDivergence, TargetError
+from simharness.engine.execution import Execution, RunEnvironment, RunSettings
+from simharness.outcome import Exploration, FoundFailure, RunResult
+from simharness.engine.realtime import perf_counter
+from simharness.scenario import Scenario
+from simharness.engine.schedule import Schedule
+from simharness.engine.strategies import ReplayStrategy, make_strategy
+from simharness.engine.strategies.base import Strategy
+from simharness.explore.store import FailureStore, StoreArg, StoreSession as _StoreSession
 
 #: Called after each run with (runs done, runs planned); used for progress bars.
 Progress = Callable[[int, int], None]
@@ -147,7 +147,7 @@ def _finding(execution: Execution, found: RunResult, run_index: int, shrink: boo
     assert found.failure is not None
     final, replays = found, 0
     if shrink:
-        from .shrink import shrink_failure
+        from simharness.explore.shrink import shrink_failure
         final, replays = shrink_failure(execution, found)
     assert final.failure is not None
     return FoundFailure(

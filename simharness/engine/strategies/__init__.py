@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..errors import ConfigError
-from .base import FIFO_OPTION, Option, Strategy
-from .dfs import DFSStrategy
-from .pct import PCTStrategy
-from .simple import FifoStrategy, GuidedStrategy, RandomStrategy, ReplayStrategy, derive_seed
+from simharness.errors import ConfigError
+from simharness.engine.strategies.base import FIFO_OPTION, Option, Strategy
+from simharness.engine.strategies.dfs import DFSStrategy
+from simharness.engine.strategies.pct import PCTStrategy
+from simharness.engine.strategies.simple import FifoStrategy, GuidedStrategy, RandomStrategy, ReplayStrategy, derive_seed
 
 STRATEGY_NAMES = ("fifo", "random", "pct", "dfs")
 

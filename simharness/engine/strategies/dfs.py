@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import ScheduleDivergence
-from .base import Option
+from simharness.errors import ScheduleDivergence
+from simharness.engine.strategies.base import Option
 
 
 class DFSStrategy:

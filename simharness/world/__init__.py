@@ -1,0 +1,20 @@
+"""The simulated outside world a run talks to: network, processes, SQLite.
+
+Lives here: the in-memory `network` and its stream `transport`, real child
+`processes` with their `process_transport` and /proc reader `procstat`, and the
+`sqlite` adapter for aiosqlite. Importing this package registers the world's
+handlers with the engine's `seam` (the engine never imports the world).
+
+May import: the engine and the foundations (`errors`, `outcome`, `scenario`).
+"""
+
+from __future__ import annotations
+
+from simharness.engine import seam
+from simharness.world import network, processes, sqlite  # noqa: F401  (sqlite registers itself)
+
+seam.register("create_server", network.create_server)
+seam.register("create_connection", network.create_connection)
+seam.register("getaddrinfo", network.getaddrinfo)
+seam.register("subprocess_exec", processes.subprocess_exec)
+seam.register("subprocess_shell", processes.subprocess_shell)
