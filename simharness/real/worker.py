@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,23 @@ class Worker:
                 return
 
 
+def _die_with_parent(parent: int) -> None:
+    """End this worker, and everything it started, as soon as the stress process is gone.
+
+    A SIGKILLed supervisor cannot kill its workers, and a worker in the middle of a
+    hung run would never read the end of its job pipe: a thread polls the parent pid.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        leaks.kill_tree(os.getpid())
+        os._exit(4)
+
+    threading.Thread(target=watch, name="simharness-parent-watch", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
+    _die_with_parent(os.getppid())
     channel = Channel(int(argv[0]), int(argv[1]))
     try:
         Worker(channel).serve()

@@ -106,7 +106,8 @@ class Dispatcher:
 
     def join(self, timeout_s: float) -> None:
         for thread in self._threads:
-            thread.join(timeout_s)
+            if thread.ident is not None:  # an interrupt can come before (or while) they start
+                thread.join(timeout_s)
 
     # -- one slot ---------------------------------------------------------------------
 

@@ -17,6 +17,16 @@ BACKENDS = ("sim", "real", "both")
 LOOPS = ("asyncio", "uvloop")
 
 
+#: Caps of the user's limits. Burners and workers beyond a few per CPU only make the
+#: machine unusable (and every worker is a process to clean up); a run longer than a
+#: day is a mistake; counts beyond these would take days on any machine.
+LOAD_PER_CPU = 4
+WORKERS_PER_CPU = 4
+MAX_TIMEOUT_S = 86_400.0
+MAX_RUNS = 1_000_000
+MAX_CONCURRENCY = 1024
+
+
 @dataclass(frozen=True)
 class Budgets:
     """The run counts and limits a mode uses when the user does not set them."""
@@ -64,10 +74,24 @@ class StressOptions:
                 raise ConfigError(f"{name} must be at least 1, got {value}")
         if self.load < 0:
             raise ConfigError(f"--load must be 0 or more, got {self.load}")
+        cpus = default_workers()
+        if self.load > max_load():
+            raise ConfigError(f"--load must be at most {max_load()} ({LOAD_PER_CPU} per CPU, {cpus} CPU(s)), "
+                              f"got {self.load}")
+        if self.workers > max_workers():
+            raise ConfigError(f"--workers must be at most {max_workers()} ({WORKERS_PER_CPU} per CPU, "
+                              f"{cpus} CPU(s)), got {self.workers}")
+        if self.runs > MAX_RUNS or self.sim_runs > MAX_RUNS:
+            name, value = ("--runs", self.runs) if self.runs > MAX_RUNS else ("--sim-runs", self.sim_runs)
+            raise ConfigError(f"{name} must be at most {MAX_RUNS}, got {value}")
+        if max(self.concurrency, default=1) > MAX_CONCURRENCY:
+            raise ConfigError(f"--concurrency levels must be at most {MAX_CONCURRENCY}, "
+                              f"got {max(self.concurrency)}")
         if not self.concurrency or min(self.concurrency) < 1:
             raise ConfigError(f"--concurrency levels must be at least 1, got {','.join(map(str, self.concurrency))}")
-        if not (math.isfinite(self.timeout_s) and self.timeout_s > 0):
-            raise ConfigError(f"--timeout must be a positive number of seconds, got {self.timeout_s:g}")
+        if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= MAX_TIMEOUT_S):
+            raise ConfigError(f"--timeout must be a positive number of seconds up to {MAX_TIMEOUT_S:g}, "
+                              f"got {self.timeout_s:g}")
         if not (0.0 <= self.noise <= 1.0):
             raise ConfigError(f"--noise must be a probability in [0, 1], got {self.noise:g}")
 
@@ -98,8 +122,8 @@ def parse_timeout(text: str) -> float:
         value = float(text)
     except ValueError:
         raise ConfigError(f"--timeout must be a number of seconds, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"--timeout must be a positive number of seconds, got {text}")
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
+        raise ConfigError(f"--timeout must be a positive number of seconds up to {MAX_TIMEOUT_S:g}, got {text}")
     return value
 
 
@@ -112,6 +136,16 @@ def parse_noise(text: str) -> float:
     if not (0.0 <= value <= 1.0):
         raise ConfigError(f"--noise must be a probability in [0, 1], got {text}")
     return value
+
+
+def max_load() -> int:
+    """The largest `--load`: `LOAD_PER_CPU` burners per CPU."""
+    return LOAD_PER_CPU * default_workers()
+
+
+def max_workers() -> int:
+    """The largest `--workers`: `WORKERS_PER_CPU` worker processes per CPU."""
+    return WORKERS_PER_CPU * default_workers()
 
 
 def default_workers() -> int:
