@@ -46,11 +46,13 @@ ensure_venv() {
       exit 0
     fi
     echo "== building $venv from $base ($("$base" --version)) with simharness[test]"
+    SECONDS=0
     rm -rf "$venv"
     "$base" -m venv "$venv"
     "$venv/bin/python" -m pip install -q -e "$ROOT[test]"
     "$venv/bin/python" -c 'import simharness, freezegun, hypothesis, pytest, xdist'
     echo "$stamp" > "$venv/.stamp.tmp" && mv "$venv/.stamp.tmp" "$venv/.stamp"
+    echo "== built $venv in ${SECONDS}s"
   ) 9>"$VENVS/.lock-py$version"
 }
 
@@ -78,11 +80,21 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
   fi
 fi
 
+# Every stage runs even when an earlier one fails; the command fails if any did.
+failed=0
+summary=()
+stage() {  # stage NAME COMMAND...
+  local name=$1 rc=0
+  shift
+  SECONDS=0
+  "$@" || rc=$?
+  if [ "$rc" = 0 ]; then summary+=("$name: passed in ${SECONDS}s")
+  else summary+=("$name: FAILED (pytest exit $rc) after ${SECONDS}s"); failed=1; fi
+}
+
 main="$VENVS/py$MAIN_VERSION/bin/python"
 echo "== default suite on $($main --version) ($main)"
-SECONDS=0
-"$main" -m pytest -q -n 2
-echo "== default suite took ${SECONDS}s"
+stage "default suite on $MAIN_VERSION" "$main" -m pytest -q -n 2
 
 # The controlled loop, its simulated I/O and the catalogue must behave the same on 3.12
 # and 3.13 (asyncio differs between versions: since 3.12 communicate() closes stdin).
@@ -91,11 +103,14 @@ for version in 3.12 3.13; do
   var="SIMHARNESS_PYTHON_${version/./_}"
   other=${!var}
   if [ -z "$other" ]; then
-    echo "== Python $version is not on this machine: its engine, simulation and catalogue suites not run"
+    summary+=("engine, simulation and catalogue suites on $version: not run, Python $version is not on this machine")
     continue
   fi
   echo "== engine, simulation and catalogue suites on $($other --version) ($other)"
-  SECONDS=0
-  "$other" -m pytest -q -n 2 tests/test_engine_*.py tests/test_sim_*.py tests/test_catalogue_*.py
-  echo "== $version suites took ${SECONDS}s"
+  stage "engine, simulation and catalogue suites on $version" \
+    "$other" -m pytest -q -n 2 tests/test_engine_*.py tests/test_sim_*.py tests/test_catalogue_*.py
 done
+
+echo "== summary"
+printf '   %s\n' "${summary[@]}"
+exit "$failed"
