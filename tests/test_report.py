@@ -41,7 +41,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_report_command_writes_a_self_contained_page(runs: dict[str, Path], tmp_path: Path) -> None:
-    done = run_cli("report", str(runs["replay"]), "--report-dir", str(tmp_path / "out"), cwd=tmp_path)
+    # The target lies outside the current folder: its folder is searched only when named.
+    done = run_cli("report", str(runs["replay"]), "--report-dir", str(tmp_path / "out"),
+                   "--source-dir", str(FIXTURES), cwd=tmp_path)
     assert done.code == 0, done.err
     page = tmp_path / "out" / "replay.html"
     assert done.out.strip() == f"report: {page}"

@@ -23,12 +23,13 @@ from simharness.engine.schedule import Schedule
 from simharness.explore.serialize import exploration_document, replay_command, replay_document, to_jsonable
 from simharness.explore.store import FailureStore, StoreArg, StoreWarning
 from simharness.engine.strategies import STRATEGY_NAMES, FifoStrategy
-from simharness.cli import render
+from simharness.cli import render, scaling
 from simharness.cli.app import app
 from simharness.cli.common import (
     EXIT_FOUND, EXIT_OK, JsonOption, MaxStepsOption, ProgressBar, ScenariosDirOption, display_path,
     emit_json, note, progress_enabled, require_at_least,
 )
+from simharness.report import check_writable
 from simharness.cli.report import DEFAULT_REPORT_DIR, HtmlOption, ReportDirOption, explore_html, write_html
 
 DEFAULT_SCENARIOS_DIR = "scenarios"
@@ -140,6 +141,10 @@ def explore_command(
         ".simharness/failures.db; 'off' disables it).")] = None,
     no_store: Annotated[bool, typer.Option(
         "--no-store", help="Neither replay nor record remembered failures.")] = False,
+    workers: scaling.WorkersOption = None,
+    count_outcomes: scaling.CountOption = False,
+    shard: scaling.ShardOption = None,
+    cluster: scaling.ClusterOption = None,
     json_output: JsonOption = False,
     html: HtmlOption = False,
     report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
@@ -150,9 +155,12 @@ def explore_command(
         raise ConfigError(f"unknown strategy {strategy!r} (choose one of: {', '.join(STRATEGY_NAMES)})")
     if bound is not None and strategy != "dfs":
         raise ConfigError("--bound only applies to --strategy dfs")
+    scaling.check_strategy(strategy, workers, shard, cluster)
     options = ExploreOptions(strategy=strategy, runs=runs, seed=seed, depth=depth, bound=bound,
-                             shrink=not no_shrink)
+                             shrink=not no_shrink, count_outcomes=count_outcomes, shard=scaling.parse_shard(shard))
     settings = _settings(max_steps, preemptive)
+    if html:
+        check_writable(report_dir)  # before exploring: a bad folder must not cost the whole run
     selection = resolve(target, scenarios_dir)
     plan = _plan(target, selection.scenarios, variant)
     several = len(selection.scenarios) > 1
@@ -166,22 +174,37 @@ def explore_command(
 
     remembered: StoreArg = None if no_store else (store if store is not None else FailureStore.default())
     explorations: list[Exploration] = []
-    for scenario, chosen in plan:
-        with ProgressBar(f"{scenario.name} [{chosen}]", enabled=progress_enabled(json_output)) as bar, \
-                warnings.catch_warnings():
-            # Store notes come back in `Exploration.notes`; print them once, as notes.
-            warnings.simplefilter("ignore", StoreWarning)
-            exploration = explore_variant(scenario, chosen, options, settings, progress=bar, store=remembered)
-        for text in exploration.notes:
-            note(text, "yellow")
-        explorations.append(exploration)
-        if not json_output:
-            _print_exploration(scenario, exploration, options.runs, replay_line, settings)
+    executor = scaling.open_executor(workers, cluster)
+    try:
+        for scenario, chosen in plan:
+            with ProgressBar(f"{scenario.name} [{chosen}]", enabled=progress_enabled(json_output)) as bar, \
+                    warnings.catch_warnings():
+                # Store notes come back in `Exploration.notes`; print them once, as notes.
+                warnings.simplefilter("ignore", StoreWarning)
+                exploration = explore_variant(scenario, chosen, options, settings, progress=bar, store=remembered,
+                                              executor=executor)
+            for text in exploration.notes:
+                note(text, "yellow")
+            explorations.append(exploration)
+            if json_output:
+                pass
+            elif count_outcomes:
+                scaling.outcome_table(exploration, replay=lambda s: s)
+            else:
+                _print_exploration(scenario, exploration, options.runs, replay_line, settings)
+            if exploration.interrupted:
+                break
+    finally:
+        if executor is not None:
+            executor.close()
     document = exploration_document(target, explorations, replay=replay_line)
     if json_output:
         emit_json(document)
     if html:
         explore_html(document, explorations, selection.scenarios, settings, report_dir, json_output)
+    if any(e.interrupted for e in explorations):
+        note("interrupted: results above count only the runs that finished", "yellow")
+        raise typer.Exit(130)
     raise typer.Exit(EXIT_FOUND if any(e.failed for e in explorations) else EXIT_OK)
 
 
@@ -190,7 +213,8 @@ def _print_exploration(scenario: Scenario, exploration: Exploration, runs: int,
     failure = exploration.failure
     line = replay_line(exploration) if failure is not None else None
     render.exploration_outcome(exploration, runs, line)
-    if failure is None:
+    scaling.crash_note(exploration)
+    if failure is None or failure.kind == "crash":
         return
     try:
         detailed = replay(scenario, exploration.variant, failure.schedule, settings, trace=True)
@@ -221,6 +245,8 @@ def replay_command_(
     """Run exactly one schedule; exit 1 if it fails, 0 if it passes, 2 if it does not fit the scenario."""
     decoded = Schedule.decode(schedule)
     settings = _settings(max_steps)
+    if html:
+        check_writable(report_dir)
     scenario = resolve_one(target, scenarios_dir)
     if variant is None:
         if len(scenario.variant_names) != 1:

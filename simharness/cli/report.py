@@ -41,6 +41,8 @@ def _load(path: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise ReportError(f"{path} is not JSON ({error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        raise ReportError(f"{path} nests too deeply to be a simharness result document") from None
 
 
 def announce(path: Path, json_output: bool) -> None:

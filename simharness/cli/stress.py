@@ -9,7 +9,10 @@ reports written so far stay valid).
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
+import threading
 from types import FrameType
 from typing import Annotated
 
@@ -18,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from simharness.engine.realtime import monotonic
 from simharness.errors import ConfigError
 from simharness.stress import StressOptions, run_stress, summary_document
 from simharness.stress.collect import Progress as StressProgress
@@ -25,7 +29,10 @@ from simharness.stress.options import FULL, QUICK, default_workers, parse_concur
 from simharness.stress.report import StressReport
 from simharness.stress.results import BackendResult
 from simharness.cli.app import app
-from simharness.cli.common import EXIT_FOUND, EXIT_OK, JsonOption, ScenariosDirOption, emit_json, err, out, progress_enabled, say
+from simharness.cli import common
+from simharness.cli.common import (
+    EXIT_FOUND, EXIT_OK, JsonOption, ScenariosDirOption, clean, emit_json, err, note, out, progress_enabled, say,
+)
 from simharness.cli.report import HtmlOption, write_html
 
 EXIT_INTERRUPTED = 130
@@ -47,18 +54,42 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # SIGTERM ends a stress run like Ctrl-C: reports stay valid
 
 
-class _Bar:
-    """The rich progress display: runs done, failures so far, the run that just ended."""
+def _line_every_s() -> float:
+    """Seconds between progress lines when stderr is not a terminal: $SIMHARNESS_PROGRESS_EVERY, default 10."""
+    try:
+        return max(0.0, float(os.environ.get("SIMHARNESS_PROGRESS_EVERY", "10")))
+    except ValueError:
+        return 10.0
 
-    def __init__(self, enabled: bool) -> None:
+
+class _Bar:
+    """Progress on stderr: a rich bar on a terminal; in a CI log (not a terminal), a line
+    for every finished simulated exploration and at most every few seconds for real runs."""
+
+    def __init__(self, enabled: bool, lines: bool = False) -> None:
         self.progress = Progress(TextColumn("stress"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                  TextColumn("{task.fields[failures]} failing"), TextColumn("{task.fields[last]}"),
                                  console=err, transient=True, disable=not enabled)
         self.task = self.progress.add_task("stress", total=None, failures=0, last="")
+        self.lines = lines and not enabled
+        self.every_s = _line_every_s()
+        self._last_line = monotonic()
+        self._lock = threading.Lock()
 
     def __call__(self, event: StressProgress) -> None:
         self.progress.update(self.task, completed=event.done, total=event.planned, failures=event.failures,
-                             last=Text(event.last[:60]))
+                             last=Text(clean(event.last[:60])))
+        if not self.lines:
+            return
+        with self._lock:
+            now = monotonic()
+            finished = event.done >= event.planned or " sim: " in event.last
+            if not finished and now - self._last_line < self.every_s:
+                return
+            self._last_line = now
+            sys.stderr.write(f"stress: {event.done}/{event.planned} done, {event.failures} failing; "
+                             f"last: {clean(event.last)}\n")
+            sys.stderr.flush()
 
 
 def _sim_cell(result: BackendResult | None) -> str:
@@ -77,18 +108,31 @@ def _real_cell(result: BackendResult | None) -> str:
     return f"{result.failures}/{result.runs} ({result.failure_rate:.0%})"
 
 
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(title=clean(title), title_justify="left")
+    for column in columns:
+        table.add_column(Text(column), overflow="fold")  # wrap a long cell, never cut it to "…"
+    return table
+
+
+def _show(table: Table) -> None:
+    """Print a table whole: in a log (not a terminal) as wide as its longest row needs."""
+    if out.is_terminal:
+        out.print(table)
+    else:
+        out.print(table, width=max(out.width, out.measure(table).maximum))
+
+
 def _print_report(report: StressReport) -> None:
     by_key = {(r.scenario, r.variant, r.backend): r for r in report.results}
-    table = Table(title="stress verdicts", title_justify="left")
-    for column in ("scenario", "variant", "expect", "sim", "real fail", "verdict"):
-        table.add_column(column)
+    table = _table("stress verdicts", ("scenario", "variant", "expect", "sim", "real fail", "verdict"))
     for verdict in report.verdicts:
         key = (verdict.scenario, verdict.variant)
         style = "green" if verdict.ok else "bold red"
-        table.add_row(Text(verdict.scenario), Text(verdict.variant), verdict.expect,
-                      Text(_sim_cell(by_key.get((*key, "sim")))), Text(_real_cell(by_key.get((*key, "real")))),
-                      Text(verdict.verdict, style=style))
-    out.print(table)
+        table.add_row(Text(clean(verdict.scenario)), Text(clean(verdict.variant)), verdict.expect,
+                      Text(clean(_sim_cell(by_key.get((*key, "sim"))))),
+                      Text(_real_cell(by_key.get((*key, "real")))), Text(verdict.verdict, style=style))
+    _show(table)
     for verdict in report.verdicts:
         if not verdict.ok:
             say(f"{verdict.scenario}[{verdict.variant}]: {verdict.reason}", "red")
@@ -97,23 +141,19 @@ def _print_report(report: StressReport) -> None:
     for result in reals:
         if all(o.outcome == "pass" for o in result.outcomes):
             continue
-        outcomes = Table(title=f"{result.scenario}[{result.variant}] real outcomes ({result.runs} runs)",
-                         title_justify="left")
-        for column in ("outcome", "count", "freq", "grade", "message"):
-            outcomes.add_column(column)
+        outcomes = _table(f"{result.scenario}[{result.variant}] real outcomes ({result.runs} runs)",
+                          ("outcome", "count", "freq", "grade", "message"))
         for row in result.outcomes:
-            outcomes.add_row(row.outcome, str(row.count), f"{row.frequency:.1%}", row.grade, Text(row.message[:100]))
-        out.print(outcomes)
+            outcomes.add_row(Text(clean(row.outcome)), str(row.count), f"{row.frequency:.1%}", row.grade,
+                             Text(clean(row.message[:100])))
+        _show(outcomes)
     if reals:
         levels = sorted({lv.concurrency for r in reals for lv in r.levels})
-        speed = Table(title="real backend: copies/s per worker, speedup (efficiency) vs the lowest level",
-                      title_justify="left")
-        speed.add_column("scenario[variant]")
-        for level in levels:
-            speed.add_column(f"x{level}")
+        speed = _table("real backend: copies/s per worker, speedup (efficiency) vs the lowest level",
+                       ("scenario[variant]", *(f"x{level}" for level in levels)))
         for result in reals:
             cells = {lv.concurrency: lv for lv in result.levels}
-            row = [Text(f"{result.scenario}[{result.variant}]")]
+            row = [Text(clean(f"{result.scenario}[{result.variant}]"))]
             for level in levels:
                 lv = cells.get(level)
                 if lv is None or lv.copies_per_s is None:
@@ -121,7 +161,7 @@ def _print_report(report: StressReport) -> None:
                 else:
                     row.append(Text(f"{lv.copies_per_s:g}/s {lv.speedup or 0:.2f}x ({lv.efficiency or 0:.0%})"))
             speed.add_row(*row)
-        out.print(speed)
+        _show(speed)
     for result in report.results:
         if result.found is not None:
             say(f"{result.scenario}[{result.variant}] replay: {result.found.replay}")
@@ -169,11 +209,17 @@ def stress_command(
         sim_runs=_count("--sim-runs", sim_runs, budgets.sim_runs), report_dir=report_dir, quick=quick)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        bar = _Bar(progress_enabled(json_output))
+        bar = _Bar(progress_enabled(json_output), lines=not json_output and not err.is_terminal)
         with bar.progress:
             report = run_stress(options, progress=bar)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if report.interrupted:
+        real = sum(r.runs for r in report.results if r.backend == "real")
+        sim = sum(1 for r in report.results if r.backend == "sim" and r.runs)
+        note(f"interrupted: kept {real} finished real run(s) and {sim} exploration(s) in {report.summary_path} "
+             f"(marked interrupted), {report.log_path} and {report.junit_path}", "yellow")
+        common.interrupt_reported = True
     if json_output:
         emit_json(summary_document(report))
     else:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from simharness.report.build import default_name, render_html, write_atomic, write_report
+from simharness.report.build import check_writable, default_name, render_html, write_atomic, write_report
 from simharness.report.model import ReportError, document_kind
 
-__all__ = ["ReportError", "default_name", "document_kind", "render_html", "write_atomic", "write_report"]
+__all__ = ["ReportError", "check_writable", "default_name", "document_kind", "render_html", "write_atomic", "write_report"]

@@ -11,7 +11,7 @@ from typing import Any
 from simharness.report.explore import explore_sections
 from simharness.report.failure import replay_sections
 from simharness.report.markup import esc, page, tag
-from simharness.report.model import document_kind
+from simharness.report.model import ReportError, document_kind
 from simharness.report.sources import search_dirs
 from simharness.report.stress import stress_sections
 
@@ -33,14 +33,20 @@ def render_html(document: Any, *, source_dirs: Iterable[str | Path] = ()) -> str
     folder and scenarios/ when the files exist; nothing else is read.
     """
     kind = document_kind(document)
-    dirs = search_dirs(str(document.get("target") or ""), source_dirs)
-    if kind == "replay":
-        body = replay_sections(document, dirs)
-    elif kind == "explore":
-        body = explore_sections(document, dirs)
-    else:
-        body = stress_sections(document)
-    title, sub = _title(kind, document)
+    try:
+        dirs = search_dirs(str(document.get("target") or ""), source_dirs)
+        if kind == "replay":
+            body = replay_sections(document, dirs)
+        elif kind == "explore":
+            body = explore_sections(document, dirs)
+        else:
+            body = stress_sections(document)
+        title, sub = _title(kind, document)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, RecursionError) as error:
+        # The document passed for a result by its top-level keys, but a field inside has
+        # another type than simharness writes (a hand-edited or foreign file).
+        raise ReportError(f"not a result document simharness can draw: a field of the {kind} document has "
+                          f"the wrong shape ({type(error).__name__}: {str(error)[:200]})") from None
     header = tag("header", tag("h1", esc(title)) + tag("div", esc(f"simharness report · {sub}"), cls="sub"),
                  cls="top")
     return page(f"simharness: {title}", header + tag("main", body), kind=kind)
@@ -66,8 +72,34 @@ def write_atomic(path: Path, text: str) -> None:
 def write_report(document: Any, path: str | Path, *, source_dirs: Iterable[str | Path] = ()) -> Path:
     """Render `document` and write it to `path`; return the path."""
     target = Path(path)
-    write_atomic(target, render_html(document, source_dirs=source_dirs))
+    text = render_html(document, source_dirs=source_dirs)
+    try:
+        write_atomic(target, text)
+    except OSError as error:  # a folder that is a file, is not writable, is /proc...
+        raise ReportError(f"cannot write the report {target}: {os_reason(error)}") from None
     return target
+
+
+def check_writable(folder: str | Path) -> None:
+    """Raise `ReportError` unless a report can be written into `folder` (created if missing).
+
+    Called before a long exploration, so a bad --report-dir costs nothing.
+    """
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".simharness-probe-", dir=path)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise ReportError(f"cannot write reports into {folder}: {os_reason(error)}") from None
+
+
+def os_reason(error: OSError) -> str:
+    """Why a write failed, in words (a file where a folder should be says so)."""
+    if isinstance(error, (FileExistsError, NotADirectoryError)):
+        return "a file is in the way where a folder is needed"
+    return error.strerror or str(error)
 
 
 def default_name(document: Any) -> str:

@@ -21,7 +21,12 @@ def _summary(results: Sequence[dict[str, Any]]) -> str:
         failure = result.get("failure") or {}
         verdict = (tag("span", esc(f"failed: {failure.get('kind')}"), cls="verdict bad") if result.get("failed")
                    else tag("span", "no failure", cls="verdict good"))
-        where = f"run {failure.get('run_index')} of {result.get('runs')}" if failure else f"{result.get('runs')} runs"
+        if not failure:
+            where = f"{result.get('runs')} runs"
+        elif failure.get("run_index") == 0:  # remembered in the failure store, failed again on replay
+            where = "stored failure, replayed before exploring"
+        else:
+            where = f"run {failure.get('run_index')} of {result.get('runs')}"
         rows.append([esc(result.get("scenario")), esc(result.get("variant")), esc(result.get("strategy")),
                      esc(where), verdict, esc(failure.get("message", ""))])
     return table(("scenario", "variant", "strategy", "schedules", "outcome", "message"), rows)

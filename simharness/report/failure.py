@@ -90,7 +90,8 @@ def _raced_section(steps: Sequence[Step], raced: frozenset[int], dirs: Sequence[
     rows = "".join(tag("li", esc(f"step {s.index} · {s.actor} ({s.kind}) · {s.label}")
                        + (" " + tag("a", "source", href=f"#{links[s.index]}") if s.index in links else ""),
                        data_raced_step=s.index) for s in chosen)
-    note = (tag("p", esc("Source not found here for: " + ", ".join(missing)), cls="muted") if missing else "")
+    note = (tag("p", esc("Source not found here for: " + ", ".join(missing)
+                                     + " (simharness report --source-dir DIR names its folder)"), cls="muted") if missing else "")
     body = (tag("h2", "Operations that raced")
             + tag("p", ("No decision departed: the default order fails by itself. In red, the last step of "
                         "each task before the oracle fired. " if inherent else

@@ -6,6 +6,7 @@ version), so missing keys fall back to neutral values instead of failing.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +64,9 @@ def _text(value: Any) -> str:
 
 
 def _number(value: Any, default: float = 0.0) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return default
 
 
 def steps_of(raw: Any) -> tuple[Step, ...]:

@@ -1,8 +1,14 @@
 """Source excerpts for the await points that raced, read at generation time if present.
 
 Trace labels name files by base name ("race.py:21"), so a file is looked for in a
-few folders (the target's own folder, the current folder, scenarios/). A report made
-on a machine without the sources simply has no excerpts.
+few folders (the folders given, the current folder, scenarios/, and the target's own
+folder when it lies under the current folder). A report made on a machine without the
+sources simply has no excerpts.
+
+A result document may come from anywhere: a label is only ever a base name ending in
+`.py` (no folder, no `..`, no absolute path), and the file it names must resolve,
+symlinks followed, to a file inside the folder searched. So a crafted document cannot
+make the report embed lines of any other file of the machine that renders it.
 """
 
 from __future__ import annotations
@@ -39,11 +45,13 @@ def anchor_for(file: str, line: int) -> str:
 def search_dirs(target: str | None, extra: Iterable[str | Path] = ()) -> tuple[Path, ...]:
     """Folders to look in: the extra ones, the target file's folder, the current folder, scenarios/."""
     found: list[Path] = [Path(p) for p in extra]
+    here = Path.cwd().resolve()
     if target:
         path = Path(target.partition("::")[0])
-        if path.suffix == ".py":
+        # The document names the target: trust its folder only below the current one.
+        if path.suffix == ".py" and _inside(path.parent.resolve(), here):
             found.append(path.parent)
-    found += [Path.cwd(), Path.cwd() / "scenarios"]
+    found += [here, here / "scenarios"]
     unique: list[Path] = []
     for folder in found:
         resolved = folder.resolve()
@@ -52,11 +60,28 @@ def search_dirs(target: str | None, extra: Iterable[str | Path] = ()) -> tuple[P
     return tuple(unique)
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+def safe_name(file: str) -> bool:
+    """Whether a label's file part may be looked up: a plain `NAME.py`, nothing else."""
+    return (isinstance(file, str) and file.endswith(".py") and Path(file).name == file
+            and "/" not in file and "\\" not in file and not file.startswith(".") and "\0" not in file)
+
+
 def excerpt(file: str, line: int, dirs: Sequence[Path], context: int = CONTEXT_LINES) -> Excerpt | None:
     """The lines around `file:line` from the first folder that has the file, or None."""
+    if not safe_name(file) or not isinstance(line, int) or line < 1:
+        return None
     for folder in dirs:
-        path = folder / file
-        if not path.is_file():
+        root = Path(folder).resolve()
+        path = (root / file).resolve()
+        if not _inside(path, root) or not path.is_file():
             continue
         try:
             text = path.read_text(encoding="utf-8", errors="replace").splitlines()

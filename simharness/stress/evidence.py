@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from simharness.errors import ConfigError
 from simharness.explore.serialize import to_jsonable
 
 
@@ -47,6 +48,8 @@ def write_atomic(path: Path, text: str) -> None:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
+            # mkstemp makes the file private (0600); a report is an ordinary file: umask mode.
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
@@ -55,3 +58,22 @@ def write_atomic(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
+def check_writable(folder: Path) -> None:
+    """Raise `ConfigError` unless files can be written into `folder` (created if missing)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor, probe = tempfile.mkstemp(prefix=".simharness-probe-", dir=folder)
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as error:
+        reason = ("a file is in the way where a folder is needed"
+                  if isinstance(error, (FileExistsError, NotADirectoryError)) else error.strerror or str(error))
+        raise ConfigError(f"cannot write reports into {folder}: {reason}") from None

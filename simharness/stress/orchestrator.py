@@ -18,7 +18,7 @@ from simharness.engine.realtime import monotonic, perf_counter, wall_time
 from simharness.explore.serialize import to_jsonable
 from simharness.stress.collect import Collector, ProgressCallback
 from simharness.stress.dispatch import Dispatcher
-from simharness.stress.evidence import EvidenceLog, write_atomic
+from simharness.stress.evidence import EvidenceLog, check_writable, write_atomic
 from simharness.stress.load import CpuLoad
 from simharness.stress.options import StressOptions
 from simharness.stress.plan import build_jobs, plan_variants, planned_runs, select
@@ -42,7 +42,7 @@ def run_stress(options: StressOptions, progress: ProgressCallback | None = None)
     scenarios = select(options)
     plans = plan_variants(scenarios, options)
     report_dir = Path(options.report_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(report_dir)  # a bad --report-dir is an error before any process starts
     summary_path, log_path, junit_path = (report_dir / n for n in (SUMMARY_NAME, LOG_NAME, JUNIT_NAME))
     log_path.unlink(missing_ok=True)  # one log per stress run, matching its summary
     session_dir = Path(tempfile.mkdtemp(prefix="simharness-stress-"))
