@@ -26,6 +26,9 @@ class Selection:
 
     target: str
     scenarios: tuple[Scenario, ...]
+    # Files of the scenarios folder that failed to load while looking a NAME up (the
+    # name was found in another file): worth a warning, not a failure.
+    broken: tuple[str, ...] = ()
 
 
 def _module_name(path: Path) -> str:
@@ -61,10 +64,10 @@ def load_file(path: str | Path) -> tuple[Scenario, ...]:
     collect_declared()  # forget declarations made outside any file load
     try:
         spec.loader.exec_module(module)
-    except ScenarioLoadError:
+    except ScenarioLoadError as error:
         sys.modules.pop(name, None)
         collect_declared()
-        raise
+        raise ScenarioLoadError(f"{path}: {error}") from None
     except BaseException as error:  # the user's file: report its own error line
         sys.modules.pop(name, None)
         collect_declared()
@@ -86,16 +89,47 @@ def scenario_files(directory: str | Path) -> list[Path]:
     """The scenario files of a folder, sorted by name (files starting with `_` skipped)."""
     folder = Path(directory)
     if not folder.is_dir():
-        raise ScenarioLoadError(f"scenarios folder not found: {directory}")
+        where = folder.resolve()
+        raise ScenarioLoadError(
+            f"scenarios folder not found: {where} (a NAME target is looked up in ./{directory}/ of the "
+            f"current folder; give PATH.py, PATH.py::NAME or --scenarios-dir DIR)"
+            if str(directory) == "scenarios" else f"scenarios folder not found: {where}")
     return sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
 
 
-def load_directory(directory: str | Path) -> tuple[Scenario, ...]:
-    """Every scenario of every file in a folder, files in name order."""
+@dataclass(frozen=True)
+class FolderScan:
+    """Every scenario a folder's files declare, and the error of each file that failed."""
+
+    scenarios: tuple[Scenario, ...]
+    errors: tuple[ScenarioLoadError, ...]
+
+
+def scan_directory(directory: str | Path) -> FolderScan:
+    """Load every file of a folder; a file that fails is reported, the others still load."""
     found: list[Scenario] = []
+    errors: list[ScenarioLoadError] = []
     for path in scenario_files(directory):
-        found.extend(load_file(path))
-    return tuple(found)
+        try:
+            found.extend(load_file(path))
+        except ScenarioLoadError as error:
+            errors.append(error)
+    return FolderScan(tuple(found), tuple(errors))
+
+
+def load_directory(directory: str | Path) -> tuple[Scenario, ...]:
+    """Every scenario of every file in a folder, files in name order (the first broken file raises)."""
+    scan = scan_directory(directory)
+    if scan.errors:
+        raise scan.errors[0]
+    return scan.scenarios
+
+
+def _close_names(wanted: str, names: list[str]) -> list[str]:
+    import difflib
+    spelled = wanted.replace("_", "-").removesuffix(".py").rsplit("/", 1)[-1]
+    exact = [n for n in names if n == spelled]
+    return exact or difflib.get_close_matches(spelled, names, n=3, cutoff=0.6)
 
 
 def resolve(target: str, scenarios_dir: str | Path = "scenarios") -> Selection:
@@ -114,16 +148,30 @@ def resolve(target: str, scenarios_dir: str | Path = "scenarios") -> Selection:
         if not scenarios:
             raise TargetError(f"{path_part} declares no scenario")
         return Selection(target, scenarios)
-    everything = load_directory(scenarios_dir)
-    chosen = tuple(s for s in everything if s.name == target)
+    if Path(target).is_dir():
+        raise TargetError(f"{target} is a folder: give PATH.py, PATH.py::NAME, or NAME with "
+                          f"--scenarios-dir {target}")
+    scan = scan_directory(scenarios_dir)
+    chosen = tuple(s for s in scan.scenarios if s.name == target)
     if not chosen:
-        raise TargetError(f"no scenario named {target!r} in {scenarios_dir}/")
-    return Selection(target, chosen)
+        names = sorted({s.name for s in scan.scenarios})
+        close = _close_names(target, names)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        broken = (f"; {len(scan.errors)} file(s) failed to load: {scan.errors[0]}"
+                  if scan.errors else "")
+        raise TargetError(f"no scenario named {target!r} in {scenarios_dir}/{hint} "
+                          f"(valid: {', '.join(names) or 'none'}){broken}")
+    return Selection(target, chosen, tuple(str(e) for e in scan.errors))
 
 
 def resolve_one(target: str, scenarios_dir: str | Path = "scenarios") -> Scenario:
     """Resolve a target that must name exactly one scenario."""
-    selection = resolve(target, scenarios_dir)
+    return only_one(resolve(target, scenarios_dir))
+
+
+def only_one(selection: Selection) -> Scenario:
+    """The one scenario of `selection`; `TargetError` when it holds several."""
+    target = selection.target
     if len(selection.scenarios) != 1:
         names = ", ".join(s.name for s in selection.scenarios)
         raise TargetError(f"{target} names {len(selection.scenarios)} scenarios ({names}); name one with PATH.py::NAME")

@@ -7,6 +7,7 @@ Declaring one only records it; nothing runs at import time.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,6 +21,41 @@ ScenarioFunction = Callable[..., Coroutine[Any, Any, Any]]
 DEFAULT_VARIANT = "default"
 
 _NO_ARGUMENT = object()
+
+#: Options `@scenario(...)` accepts, with the largest value each may take.
+_INT_OPTIONS = {"max_steps": 100_000_000}
+_SECONDS_OPTIONS = {"max_time_s": 10 * 365 * 86_400.0, "settle_timeout_s": 86_400.0,
+                    "blocked_loop_s": 86_400.0, "process_settle_s": 3_600.0}
+_BACKENDS = ("sim", "real")
+KNOWN_OPTIONS = ("backends", "preemptive", *_INT_OPTIONS, *_SECONDS_OPTIONS)
+
+
+def check_options(scenario: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of `@scenario(...)`, validated: `ScenarioLoadError` names the first bad one."""
+    checked: dict[str, Any] = {}
+    for key, value in options.items():
+        where = f"scenario {scenario}: option {key}={value!r}"
+        if key in _INT_OPTIONS:
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _INT_OPTIONS[key]:
+                raise ScenarioLoadError(f"{where} must be an integer from 1 to {_INT_OPTIONS[key]}")
+        elif key in _SECONDS_OPTIONS:
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or not 0 < value <= _SECONDS_OPTIONS[key]):
+                raise ScenarioLoadError(f"{where} must be a positive number of seconds up to "
+                                        f"{_SECONDS_OPTIONS[key]:g}")
+        elif key == "backends":
+            if isinstance(value, str) or not isinstance(value, (tuple, list)) or not value \
+                    or any(b not in _BACKENDS for b in value):
+                raise ScenarioLoadError(f"{where} must be a non-empty tuple of {', '.join(map(repr, _BACKENDS))}")
+            value = tuple(value)
+        elif key == "preemptive":
+            if not isinstance(value, bool):
+                raise ScenarioLoadError(f"{where} must be True or False")
+        else:
+            raise ScenarioLoadError(f"scenario {scenario}: unknown option {key!r} "
+                                    f"(known: name, variants, expect, {', '.join(KNOWN_OPTIONS)})")
+        checked[key] = value
+    return checked
 
 
 @dataclass(frozen=True)
@@ -97,6 +133,7 @@ def scenario(
                     f"scenario {fn.__name__}: expect[{variant!r}] must be 'pass' or 'fail'"
                 )
         code = fn.__code__
+        checked = check_options(name or fn.__name__.replace("_", "-"), options)
         declared = Scenario(
             name=name or fn.__name__.replace("_", "-"),
             function=fn,
@@ -105,7 +142,7 @@ def scenario(
             source_file=code.co_filename,
             source_line=code.co_firstlineno,
             doc=inspect.cleandoc(fn.__doc__ or ""),
-            options=dict(options),
+            options=checked,
         )
         _declared.append(declared)
         fn.__simharness_scenario__ = declared  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from simharness.discovery import load_directory, resolve, resolve_one
+from simharness.discovery import Selection, only_one, resolve, scan_directory
 from simharness.errors import ConfigError, SimharnessError, TargetError
 from simharness.engine.execution import RunSettings
 from simharness.explore.explain import Explanation, explain
@@ -33,6 +33,14 @@ from simharness.report import check_writable
 from simharness.cli.report import DEFAULT_REPORT_DIR, HtmlOption, ReportDirOption, explore_html, write_html
 
 DEFAULT_SCENARIOS_DIR = "scenarios"
+
+
+def _resolve(target: str, scenarios_dir: str) -> Selection:
+    """`resolve`, with a warning for each broken file of the folder that was skipped."""
+    selection = resolve(target, scenarios_dir)
+    for text in selection.broken:
+        note(f"warning: skipped a scenario file that failed to load: {text}", "yellow")
+    return selection
 
 
 def _settings(max_steps: int | None, preemptive: bool = False) -> RunSettings:
@@ -102,11 +110,14 @@ def list_command(
 ) -> None:
     """Show each scenario: name, source file, variants and what each is expected to do."""
     scenarios: list[Scenario] = []
+    broken: tuple[SimharnessError, ...] = ()
     if targets:
         for target in targets:
-            scenarios.extend(resolve(target, scenarios_dir).scenarios)
+            scenarios.extend(_resolve(target, scenarios_dir).scenarios)
     else:
-        scenarios.extend(load_directory(scenarios_dir))
+        scan = scan_directory(scenarios_dir)  # a broken file is reported; the others are listed
+        scenarios.extend(scan.scenarios)
+        broken = scan.errors
     if json_output:
         emit_json({"scenarios": [{
             "name": s.name, "file": display_path(s.source_file), "line": s.source_line,
@@ -114,11 +125,21 @@ def list_command(
             "expect": {v: s.expectation(v) for v in s.variant_names},
             "options": to_jsonable(s.options),
         } for s in scenarios]})
+        _fail_if_broken(broken)
         return
     if not scenarios:
         note(f"no scenarios found in {scenarios_dir}/")
     for scenario in scenarios:
         render.scenario_listing(scenario)
+    _fail_if_broken(broken)
+
+
+def _fail_if_broken(broken: tuple[SimharnessError, ...]) -> None:
+    """After listing what loads: each broken file on stderr, then exit 2 with the first."""
+    for error in broken[1:]:
+        note(f"error: {error}", "red")
+    if broken:
+        raise broken[0]
 
 
 @app.command("explore")
@@ -161,7 +182,7 @@ def explore_command(
     settings = _settings(max_steps, preemptive)
     if html:
         check_writable(report_dir)  # before exploring: a bad folder must not cost the whole run
-    selection = resolve(target, scenarios_dir)
+    selection = _resolve(target, scenarios_dir)
     plan = _plan(target, selection.scenarios, variant)
     several = len(selection.scenarios) > 1
     custom_dir = scenarios_dir if scenarios_dir != DEFAULT_SCENARIOS_DIR and not _is_path_target(target) else None
@@ -247,7 +268,7 @@ def replay_command_(
     settings = _settings(max_steps)
     if html:
         check_writable(report_dir)
-    scenario = resolve_one(target, scenarios_dir)
+    scenario = only_one(_resolve(target, scenarios_dir))
     if variant is None:
         if len(scenario.variant_names) != 1:
             raise TargetError(f"scenario {scenario.name!r} has several variants: name one with --variant "
