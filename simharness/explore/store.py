@@ -81,6 +81,22 @@ def warn(note: str) -> None:
         pass
 
 
+def _parse_row(row: tuple[object, ...]) -> StoredFailure:
+    """One `failures` row as a `StoredFailure`; TypeError/ValueError when a field has the wrong type."""
+    if len(row) != 10:
+        raise ValueError(f"row has {len(row)} fields, not 10")
+    texts = row[:5]
+    if not all(isinstance(t, str) for t in texts):
+        raise TypeError("scenario, variant, schedule, kind and strategy must be text")
+    numbers = row[6:9]
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+        raise TypeError("depth, runs and run_index must be integers")
+    if not isinstance(row[9], (int, float)):
+        raise TypeError("recorded_at must be a number")
+    seed = int(str(row[5]))
+    return StoredFailure(*texts, seed, *numbers, float(row[9]))  # type: ignore[arg-type]
+
+
 class FailureStore:
     """Remembered failures in one SQLite file (opened per operation: safe across processes)."""
 
@@ -131,8 +147,13 @@ class FailureStore:
         with self._connect() as db:
             db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
-    def entries(self, scenario: str | None = None, variant: str | None = None) -> list[StoredFailure]:
-        """Stored failures, newest first, optionally of one scenario (and variant)."""
+    def entries(self, scenario: str | None = None, variant: str | None = None,
+                malformed: list[tuple[object, object, object, str]] | None = None) -> list[StoredFailure]:
+        """Stored failures, newest first, optionally of one scenario (and variant).
+
+        A row that does not hold what `record` writes (edited by hand, another tool) is
+        left out; its key and why go to `malformed` when a list is given.
+        """
         query = "SELECT * FROM failures"
         where: list[str] = []
         args: list[str] = []
@@ -146,7 +167,14 @@ class FailureStore:
             query += " WHERE " + " AND ".join(where)
         with self._connect() as db:
             rows = db.execute(query + " ORDER BY recorded_at DESC, schedule", args).fetchall()
-        return [StoredFailure(*row[:5], int(row[5]), *row[6:]) for row in rows]
+        found: list[StoredFailure] = []
+        for row in rows:
+            try:
+                found.append(_parse_row(row))
+            except (TypeError, ValueError, OverflowError) as error:
+                if malformed is not None:
+                    malformed.append((row[0], row[1], row[2], str(error)))
+        return found
 
     def drop(self, scenario: str, variant: str, schedule: str) -> None:
         """Forget one stored failure (no error if it is not there)."""
@@ -194,16 +222,20 @@ class StoreSession:
             session.store = open_store(store)
             if session.store is None:
                 return session
-            entries = session.store.entries(scenario, variant)
+            malformed: list[tuple[object, object, object, str]] = []
+            entries = session.store.entries(scenario, variant, malformed)
         except _STORE_ERRORS as error:
             session._unusable(error)
             return session
+        for key in malformed:  # one bad row is dropped alone; the rest of the store stays in use
+            session._drop(StoredFailure(*(str(k) for k in key[:3]), kind=""), f"malformed row ({key[3]})",
+                          raw_key=key[:3])
         kept: list[Schedule] = []
         for entry in entries:
             try:
                 decoded = Schedule.decode(entry.schedule)
                 decoded.check_scope(scenario, variant)
-            except ScheduleDecodeError as error:
+            except (ScheduleDecodeError, TypeError, ValueError, AttributeError) as error:
                 session._drop(entry, f"it no longer decodes ({error})")
                 continue
             session._texts[decoded.encode()] = entry
@@ -239,11 +271,12 @@ class StoreSession:
         except _STORE_ERRORS as error:
             self._unusable(error)
 
-    def _drop(self, entry: StoredFailure, reason: str, *, expected: bool = False) -> None:
+    def _drop(self, entry: StoredFailure, reason: str, *, expected: bool = False,
+              raw_key: tuple[object, ...] | None = None) -> None:
         note = f"failure store: dropped {entry.scenario} --variant {entry.variant} {entry.schedule}: {reason}"
         try:
             if self.store is not None:
-                self.store.drop(entry.scenario, entry.variant, entry.schedule)
+                self.store.drop(*(raw_key or (entry.scenario, entry.variant, entry.schedule)))  # type: ignore[arg-type]
         except _STORE_ERRORS as error:
             self._unusable(error)
         if not expected:
