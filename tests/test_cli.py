@@ -181,7 +181,9 @@ def test_replay_trace_prints_every_step_and_why(buggy_finding: str) -> None:
     assert len(listed) == steps
     assert any("Task-2" in line and "race.py:16" in line for line in listed)
     assert any("t=0.000000" in line for line in listed)
-    assert "<- decision 1 (departed): fifo: continue with the ready callbacks" in done.out
+    # A held-back decision is annotated on the line of the step it came before (not a line of its own).
+    held = "<- decision 1 (departed, taken before this step): fifo: continue with the ready callbacks"
+    assert any(held in line for line in listed)
     assert "    > [1] fifo: continue with the ready callbacks (taken)" in done.out
     assert "FIFO run: #" in done.out
 

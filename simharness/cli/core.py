@@ -22,6 +22,7 @@ from simharness.scenario import Scenario
 from simharness.engine.schedule import Schedule
 from simharness.explore.serialize import exploration_document, replay_command, replay_document, to_jsonable
 from simharness.explore.store import FailureStore, StoreArg, StoreWarning
+from simharness.explore.shrink import MAX_REPLAYS, MAX_REPLAYS_LIMIT, shrink_schedule
 from simharness.engine.strategies import STRATEGY_NAMES, FifoStrategy
 from simharness.cli import render, scaling
 from simharness.cli.app import app
@@ -294,3 +295,44 @@ def replay_command_(
         write_html(document, report_dir, json_output, (scenario,))
     raise typer.Exit(EXIT_FOUND if result.failed else EXIT_OK)
 
+
+
+@app.command("shrink")
+def shrink_command(
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="PATH.py, PATH.py::NAME or NAME (one scenario).")],
+    schedule: Annotated[str, typer.Option("--schedule", metavar="SCHEDULE", help="A failing schedule to shrink.")],
+    variant: Annotated[str | None, typer.Option(
+        "--variant", "-v", help="Variant the schedule was recorded for (optional if the scenario has one).")] = None,
+    max_replays: Annotated[int, typer.Option(
+        "--max-replays", metavar="N", help=f"Replays the shrink may use (default {MAX_REPLAYS}).")] = MAX_REPLAYS,
+    max_steps: MaxStepsOption = None,
+    json_output: JsonOption = False,
+    scenarios_dir: ScenariosDirOption = DEFAULT_SCENARIOS_DIR,
+) -> None:
+    """Shrink a failing schedule (from explore --no-shrink or the pytest plugin); exit 1 with the shorter one."""
+    settings = _settings(max_steps)
+    if not 1 <= max_replays <= MAX_REPLAYS_LIMIT:
+        raise ConfigError(f"--max-replays must be from 1 to {MAX_REPLAYS_LIMIT}, got {max_replays}")
+    Schedule.decode(schedule)  # a bad schedule is an error before anything loads
+    scenario = only_one(_resolve(target, scenarios_dir))
+    if variant is None:
+        if len(scenario.variant_names) != 1:
+            raise TargetError(f"scenario {scenario.name!r} has several variants: name one with --variant "
+                              f"(valid: {', '.join(scenario.variant_names)})")
+        variant = scenario.variant_names[0]
+    shrunk = shrink_schedule(scenario, variant, schedule, settings, max_replays)
+    failure = shrunk.result.failure
+    assert failure is not None
+    line = replay_command(target, variant, shrunk.schedule,
+                          scenarios_dir=scenarios_dir if scenarios_dir != DEFAULT_SCENARIOS_DIR
+                          and not _is_path_target(target) else None, max_steps=max_steps)
+    if json_output:
+        emit_json({"target": target, "scenario": shrunk.scenario, "variant": variant, "kind": failure.kind,
+                   "message": failure.message, "original_schedule": shrunk.original, "schedule": shrunk.schedule,
+                   "original_decisions": shrunk.original_decisions,
+                   "original_departures": shrunk.original_departures,
+                   "decisions": shrunk.result.schedule.length, "departures": shrunk.result.schedule.deviations,
+                   "shrink_replays": shrunk.replays, "trace_hash": shrunk.result.trace_hash, "replay": line})
+    else:
+        render.shrink_outcome(shrunk, line)
+    raise typer.Exit(EXIT_FOUND)

@@ -6,6 +6,7 @@ Only formatting lives here; every value comes from the core's dataclasses.
 from __future__ import annotations
 
 from simharness.explore.explain import Departure, Explanation, StepView
+from simharness.explore.shrink import ShrunkSchedule
 from simharness.outcome import DecisionRecord, Exploration, RunResult, TraceStep
 from simharness.scenario import Scenario
 from simharness.cli.common import display_path, say
@@ -83,30 +84,43 @@ def _step_text(step: StepView | TraceStep) -> str:
     return f"#{step.index} {step.actor}{label}"
 
 
+#: Widest the actor column gets; a longer actor name is printed whole, past the column.
+ACTOR_COLUMN = 24
+
+
 def trace_listing(trace: tuple[TraceStep, ...], decisions: tuple[DecisionRecord, ...]) -> None:
-    """Every step: index, virtual time, actor, await point; decisions where they were taken."""
+    """Every step: index, virtual time, actor, await point; each decision on the line of its step."""
     by_index = {d.index: d for d in decisions}
     say(f"trace ({len(trace)} steps, {len(decisions)} decisions):", "bold")
-    width = max((len(s.actor) for s in trace), default=4)
+    width = min(ACTOR_COLUMN, max((len(s.actor) for s in trace), default=4))
     attached = {s.decision for s in trace if s.decision is not None}
     # Decisions that released nothing (the "fifo" option: hold the events back) have
-    # no step of their own; print them before the step at which they were taken.
-    held = {}
+    # no step of their own: they are annotated on the line of the step they came before.
+    held: dict[int, list[DecisionRecord]] = {}
     for record in decisions:
         if record.index not in attached:
             held.setdefault(record.step, []).append(record)
     for step in trace:
-        for record in held.get(step.index, ()):
+        notes: list[str] = []
+        departed = bool(step.deviation)
+        for record in held.pop(step.index, ()):
             mark = "departed" if record.chosen else "default"
-            say(f"  {'':>5}  t={record.time:.6f}  {'':<{width}}  <- decision {record.index} ({mark}): "
-                f"{record.options[record.chosen]}", "yellow" if record.chosen else None)
-        line = f"  {step.index:>5}  t={step.time:.6f}  {step.actor:<{width}}  {step.label}"
+            notes.append(f"<- decision {record.index} ({mark}, taken before this step): "
+                         f"{record.options[record.chosen]}")
+            departed = departed or bool(record.chosen)
         record = by_index.get(step.decision) if step.decision is not None else None
         if record is not None:
-            taken = record.options[record.chosen]
             mark = "departed" if record.chosen else "default"
-            line += f"   <- decision {record.index} ({mark}): {taken}"
-        say(line, "yellow" if step.deviation else None)
+            notes.append(f"<- decision {record.index} ({mark}): {record.options[record.chosen]}")
+        line = f"  {step.index:>5}  t={step.time:.6f}  {step.actor:<{width}}  {step.label}"
+        if notes:
+            line += "   " + "; ".join(notes)
+        say(line, "yellow" if departed else None)
+    for records in held.values():  # taken after the last step: still shown
+        for record in records:
+            mark = "departed" if record.chosen else "default"
+            say(f"  {'':>5}  t={record.time:.6f}  {'':<{width}}  <- decision {record.index} ({mark}, "
+                f"after the last step): {record.options[record.chosen]}", "yellow" if record.chosen else None)
 
 
 def _choice_text(departure: Departure) -> str:
@@ -158,3 +172,18 @@ def explanation_short(explanation: Explanation) -> None:
     hidden = len(explanation.departures) - SHORT_DEPARTURES
     if hidden > 0:
         say(f"  ... and {hidden} more (see replay --trace)")
+
+
+def shrink_outcome(shrunk: ShrunkSchedule, replay_line: str) -> None:
+    """A shrunk schedule: how much smaller, how it fails, and how to replay it."""
+    failure = shrunk.result.failure
+    assert failure is not None
+    after = shrunk.result.schedule
+    say(f"{shrunk.scenario} [{shrunk.variant}] shrunk from {shrunk.original_decisions} decisions "
+        f"({shrunk.original_departures} departing) to {after.length} ({after.deviations} departing) "
+        f"in {shrunk.replays} replays", "bold red")
+    say(f"kind: {failure.kind}")
+    say(f"message: {failure.message}")
+    say(f"schedule: {shrunk.schedule} (shrunk from {shrunk.original})")
+    say(f"replay: {replay_line}")
+    say(f"trace-hash: {shrunk.result.trace_hash}")

@@ -153,7 +153,9 @@ class Execution:
         self._close(loop)
         if divergence is not None:
             raise divergence
-        trace_hash = observer.digest(failure.kind if failure else "pass")
+        # Scenario and variant are part of what is hashed: two scenarios (or variants) whose
+        # steps happen to look alike must not print the same trace hash.
+        trace_hash = observer.digest(f"{failure.kind if failure else 'pass'}|{self.scenario.name}|{self.variant}")
         schedule = schedule_from(self.scenario.name, self.variant, settings.preemptive, loop.decisions)
         result = RunResult(
             scenario=self.scenario.name, variant=self.variant, failure=failure, schedule=schedule,

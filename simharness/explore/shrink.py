@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from simharness.engine.execution import Execution
+from simharness.engine.execution import Execution, RunSettings
 from simharness.outcome import Failure, RunResult
+from simharness.scenario import Scenario
 from simharness.engine.strategies import GuidedStrategy
 
 Indices = tuple[int, ...]
@@ -26,6 +27,8 @@ Size = tuple[int, int, Indices]
 
 #: Default cap on the replays one shrink may use (each replay is one run).
 MAX_REPLAYS = 2000
+#: Largest `max_replays` the `shrink` command accepts.
+MAX_REPLAYS_LIMIT = 1_000_000
 
 
 def symptom(failure: Failure) -> tuple[str, str]:
@@ -178,3 +181,59 @@ def shrink_failure(execution: Execution, found: RunResult, max_replays: int = MA
     """Return the smallest failing run found from `found`, and how many replays it took."""
     outcome = shrink(execution, found, max_replays)
     return outcome.result, outcome.replays
+
+
+@dataclass(frozen=True)
+class ShrunkSchedule:
+    """`shrink_schedule`'s answer: the failing schedule given and the smallest one reached."""
+
+    scenario: str
+    variant: str
+    original: str
+    original_decisions: int
+    original_departures: int
+    result: RunResult          # the run of the shrunk schedule (fails like the original)
+    replays: int
+
+    @property
+    def schedule(self) -> str:
+        return self.result.schedule.encode()
+
+
+def shrink_schedule(scenario: Scenario, variant: str, schedule: str, settings: RunSettings | None = None,
+                    max_replays: int = MAX_REPLAYS) -> ShrunkSchedule:
+    """Shrink a failing schedule found earlier (`explore --no-shrink`, the pytest plugin).
+
+    Raises `ScheduleDecodeError` for a schedule that does not decode or belongs to
+    another scenario or variant, `ScheduleDivergence` if the run departs from it, and
+    `ConfigError` if it does not fail (there is nothing to shrink).
+    """
+    from simharness.engine.execution import RunEnvironment
+    from simharness.engine.schedule import Schedule
+    from simharness.engine.strategies import ReplayStrategy
+    from simharness.errors import ConfigError
+
+    if not 1 <= max_replays <= MAX_REPLAYS_LIMIT:
+        raise ConfigError(f"--max-replays must be from 1 to {MAX_REPLAYS_LIMIT}, got {max_replays}")
+    decoded = Schedule.decode(schedule)
+    scenario.check_variant(variant)
+    backends = tuple(scenario.options.get("backends", ("sim", "real")))
+    if "sim" not in backends:
+        from simharness.errors import TargetError
+        raise TargetError(f"scenario {scenario.name!r} only runs on the real backend: nothing to shrink")
+    decoded.check_scope(scenario.name, variant)
+    base = settings or RunSettings()
+    if decoded.preemptive != base.preemptive:
+        base = RunSettings(**{**base.__dict__, "preemptive": decoded.preemptive})
+    with RunEnvironment(base) as environment:
+        execution = Execution(scenario, variant, environment)
+        strategy = ReplayStrategy(decoded)
+        strategy.begin_run(1)
+        found = execution.run(strategy)
+        strategy.end_run()
+        if found.failure is None:
+            raise ConfigError(f"the schedule passes when replayed: nothing to shrink "
+                              f"({scenario.name} --variant {variant})")
+        outcome = shrink(execution, found, max_replays)
+    return ShrunkSchedule(scenario.name, variant, decoded.encode(), decoded.length, decoded.deviations,
+                          outcome.result, outcome.replays)
