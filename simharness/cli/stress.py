@@ -17,6 +17,8 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -120,7 +122,10 @@ def _show(table: Table) -> None:
     if out.is_terminal:
         out.print(table)
     else:
-        out.print(table, width=max(out.width, out.measure(table).maximum))
+        wide = Measurement.get(out, out.options.update_width(100_000), table).maximum
+        # Console.print caps width= at the console's own width: print through a wider one.
+        Console(file=out.file, width=max(out.width, wide), soft_wrap=True, highlight=False,
+                color_system=None).print(table)
 
 
 def _print_report(report: StressReport) -> None:
