@@ -11,12 +11,13 @@ and exits; the supervisor starts a fresh one.
 
 from __future__ import annotations
 
+import ctypes
 import faulthandler
 import os
+import signal
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,9 @@ from simharness.real.execute import run_copies, warm_up
 from simharness.real.loopwatch import LoopWatch
 from simharness.real.protocol import RealJob, RunOutcome, RunSpec, SimJob, decode, encode
 from simharness.real.simjob import explore_for_stress
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 class Channel:
@@ -171,19 +175,26 @@ def _die_with_parent(parent: int) -> None:
     """End this worker, and everything it started, as soon as the stress process is gone.
 
     A SIGKILLed supervisor cannot kill its workers, and a worker in the middle of a
-    hung run would never read the end of its job pipe: a thread polls the parent pid.
+    hung run would never read the end of its job pipe: the kernel sends SIGTERM when
+    the supervisor's thread that started us ends (Linux `PR_SET_PDEATHSIG`), and the
+    handler kills our descendants before exiting. (No watcher thread: faulthandler's
+    dump of a crash would grow by one thread.)
     """
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.2)
+    def gone(signum: int, frame: object) -> None:
         leaks.kill_tree(os.getpid())
         os._exit(4)
 
-    threading.Thread(target=watch, name="simharness-parent-watch", daemon=True).start()
+    signal.signal(signal.SIGTERM, gone)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if parent and os.getppid() != parent:  # it died before the request took effect
+        gone(signal.SIGTERM, None)
 
 
 def main(argv: list[str]) -> int:
-    _die_with_parent(os.getppid())
+    _die_with_parent(int(argv[2]) if len(argv) > 2 else 0)
     channel = Channel(int(argv[0]), int(argv[1]))
     try:
         Worker(channel).serve()

@@ -34,7 +34,7 @@ class WorkerProcess:
         self.log_path = log_path
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "simharness.real.worker", str(job_read), str(result_write)],
+                [sys.executable, "-m", "simharness.real.worker", str(job_read), str(result_write), str(os.getpid())],
                 pass_fds=(job_read, result_write), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True, env=env, close_fds=True)
         os.close(job_read)
