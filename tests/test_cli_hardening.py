@@ -460,3 +460,13 @@ def test_replay_trace_actor_column_stays_narrow() -> None:
     for line in task_lines:
         gap = line.split(" Task-2", 1)[1]
         assert len(gap) - len(gap.lstrip(" ")) <= 24, line
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--depth", "1000000000"], "--depth must be at most 1000"),
+    (["--max-steps", "99999999999999999999"], "--max-steps must be at most"),
+    (["--runs", "99999999999999999999"], "--runs must be at most"),
+    (["--seed", "99999999999999999999999"], "--seed must be between"),
+])
+def test_explore_limits_are_capped(args: list[str], needle: str) -> None:
+    assert needle in one_error_line(run_cli("explore", LOST, *args, timeout=30))

@@ -44,8 +44,22 @@ def _resolve(target: str, scenarios_dir: str) -> Selection:
     return selection
 
 
+#: Caps of explore's counts: beyond these a run takes days, or (PCT depth) never starts.
+MAX_RUNS = 1_000_000_000
+MAX_DEPTH = 1_000
+MAX_STEPS = 100_000_000
+MAX_SEED = 2**64 - 1
+
+
+def require_at_most(option: str, value: int | None, maximum: int) -> None:
+    """Raise `ConfigError` if `value` (when given) is over `maximum`."""
+    if value is not None and value > maximum:
+        raise ConfigError(f"{option} must be at most {maximum}, got {value}")
+
+
 def _settings(max_steps: int | None, preemptive: bool = False) -> RunSettings:
     require_at_least("--max-steps", max_steps)
+    require_at_most("--max-steps", max_steps, MAX_STEPS)
     if max_steps is None:
         return RunSettings(preemptive=preemptive)
     return RunSettings(preemptive=preemptive, max_steps=max_steps)
@@ -177,6 +191,11 @@ def explore_command(
         raise ConfigError(f"unknown strategy {strategy!r} (choose one of: {', '.join(STRATEGY_NAMES)})")
     if bound is not None and strategy != "dfs":
         raise ConfigError("--bound only applies to --strategy dfs")
+    require_at_most("--runs", runs, MAX_RUNS)
+    require_at_most("--depth", depth, MAX_DEPTH)
+    require_at_most("--bound", bound, MAX_STEPS)
+    if abs(seed) > MAX_SEED:
+        raise ConfigError(f"--seed must be between -{MAX_SEED} and {MAX_SEED}, got {seed}")
     scaling.check_strategy(strategy, workers, shard, cluster)
     options = ExploreOptions(strategy=strategy, runs=runs, seed=seed, depth=depth, bound=bound,
                              shrink=not no_shrink, count_outcomes=count_outcomes, shard=scaling.parse_shard(shard))
