@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # a foundation module: the engine imports it, so no runtime i
 FailureKind = Literal[
     "assertion", "exception", "task-exception", "invariant",
     "deadlock", "timeout", "blocked-loop", "leak",
+    "crash",  # a worker process died running the schedule (explore --workers/--cluster only)
 ]
 
 #: Every failure kind of the contract, in the order the contract lists them.
@@ -92,6 +93,37 @@ class FoundFailure:
 
 
 @dataclass(frozen=True)
+class OutcomeRow:
+    """One distinct outcome of a campaign (JCStress style): how often it came, and where first.
+
+    Outcomes are told apart by `outcome` ("pass", "fail", "crash"), failure `kind` and
+    `fingerprint` (a hash of the message with its numbers masked, "" for a pass).
+    """
+
+    outcome: str
+    kind: str
+    fingerprint: str
+    count: int
+    first_run: int           # lowest run index that gave this outcome
+    first_schedule: str      # that run's schedule (a crash: the decisions made before the process died)
+    first_message: str
+    first_trace_hash: str
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    """What identifies a campaign's schedule space, so shard results can be merged and checked."""
+
+    planned: int             # --runs
+    depth: int
+    preemptive: bool
+    shard: int = 1           # this shard runs indices shard, shard + shards, ...
+    shards: int = 1
+    count_all: bool = False  # --count-outcomes: every schedule ran, failures did not stop the campaign
+    source_sha256: str = ""  # the scenario file's content hash
+
+
+@dataclass(frozen=True)
 class Exploration:
     """The result of exploring one variant of one scenario."""
 
@@ -106,3 +138,6 @@ class Exploration:
     exhausted: bool = False   # dfs only: the whole (bounded) space was covered
     stored_replays: int = 0   # failures from the failure store replayed first
     notes: tuple[str, ...] = field(default_factory=tuple)
+    outcomes: tuple[OutcomeRow, ...] = ()  # every distinct outcome of the runs counted, by first run
+    campaign: CampaignInfo | None = None   # set when schedules were run by index (random, pct)
+    interrupted: bool = False              # Ctrl-C: only the runs that finished are counted

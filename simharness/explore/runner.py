@@ -7,12 +7,13 @@ stops at the first failure, shrinks it, and records it in the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from simharness.errors import ConfigError, ScheduleDivergence, TargetError
 from simharness.engine.execution import Execution, RunEnvironment, RunSettings
-from simharness.outcome import Exploration, FoundFailure, RunResult
+from simharness.explore.campaign import CampaignRun, Executor, InProcessExecutor, Shard, Tally, run_campaign
+from simharness.explore.schedules import INDEXED_STRATEGIES, ScheduleOutcome, make_spec, outcome_of
+from simharness.outcome import CampaignInfo, Exploration, FoundFailure, RunResult
 from simharness.engine.realtime import perf_counter
 from simharness.scenario import Scenario
 from simharness.engine.schedule import Schedule
@@ -20,8 +21,7 @@ from simharness.engine.strategies import ReplayStrategy, make_strategy
 from simharness.engine.strategies.base import Strategy
 from simharness.explore.store import FailureStore, StoreArg, StoreSession as _StoreSession
 
-#: Called after each run with (runs done, runs planned); used for progress bars.
-Progress = Callable[[int, int], None]
+from simharness.explore.campaign import Progress
 
 
 class _DefaultStore:
@@ -45,6 +45,10 @@ class ExploreOptions:
     depth: int = 3
     bound: int | None = None
     shrink: bool = True
+    #: Run every schedule and count each distinct outcome instead of stopping at the first failure.
+    count_outcomes: bool = False
+    #: Run only this shard of the schedule indices (random and pct only).
+    shard: Shard | None = None
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -57,69 +61,119 @@ class ExploreOptions:
 
 def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | None = None,
                     settings: RunSettings | None = None, *, progress: Progress | None = None,
-                    first: list[Schedule] | None = None, store: StoreArg = None) -> Exploration:
+                    first: list[Schedule] | None = None, store: StoreArg = None,
+                    executor: Executor | None = None) -> Exploration:
     """Run up to `options.runs` schedules of one variant; stop at the first failure.
 
     `first` holds schedules to replay before exploring; `store` (a `FailureStore`, a
     path, or None for none) adds its remembered failures of this variant to them and
     records the failure found. A replayed schedule that still fails is reported as
     run 0's finding; stored ones that diverge or pass are dropped from the store.
+
+    `random` and `pct` run schedule i as a function of (seed, i) on `executor` (default:
+    this process; `workers.ProcessPool`, `cluster.DaskExecutor`), and the failure with
+    the lowest run index is the one reported, so the answer does not depend on the
+    executor. With `options.count_outcomes` or a shard, the store is not used.
     """
     options = options or ExploreOptions()
     settings = settings or RunSettings()
     scenario.check_variant(variant)
     require_simulation(scenario)
+    indexed = options.strategy in INDEXED_STRATEGIES
+    if not indexed and (executor is not None or options.shard is not None):
+        raise ConfigError(f"--strategy {options.strategy} chooses each schedule from the ones before it, so it "
+                          "runs in one process: drop --workers, --shard and --cluster")
+    if options.count_outcomes or options.shard is not None:
+        store, first = None, None  # a count or a shard covers exactly its schedules
     strategy = make_strategy(options.strategy, seed=options.seed, depth=options.depth, bound=options.bound)
     started = perf_counter()
     runs = 0
     found: RunResult | None = None
     found_index = 0
-    stored_from: Schedule | None = None
     remembered = _StoreSession.open(store, scenario.name, variant)
+    tally = Tally()
+    campaign: CampaignRun | None = None
+    failure: FoundFailure | None = None
     replayed = 0
     with RunEnvironment(settings) as environment:
         execution = Execution(scenario, variant, environment)
-        for stored in list(first or ()) + list(remembered.schedules):
-            if stored.preemptive != execution.settings.preemptive:
-                continue  # recorded in the other mode: not applicable to this exploration
-            from_store = remembered.holds(stored)
-            replayed += 1
-            try:
-                result = _replay_in(execution, stored)
-            except ScheduleDivergence as divergence:
-                if from_store:
-                    remembered.forget(stored, f"it diverges now ({divergence.detail})")
-                continue
-            if result.failed:
-                found, found_index = result, 0
-                stored_from = stored if from_store else None
-                break
-            if from_store:
-                remembered.forget(stored, "it passes now", fixed=True)
-        if found is None:
+        replayed, found, stored_from = _replay_stored(execution, list(first or ()), remembered)
+        if found is None and indexed and executor is None:
+            campaign = _campaign(scenario, variant, options, settings, InProcessExecutor(scenario, execution), progress)
+        elif found is None and not indexed:
             for index in range(1, options.runs + 1):
                 if not strategy.begin_run(index):
                     break
                 result = execution.run(strategy)
                 strategy.end_run()
                 runs = index
+                tally.add(outcome_of(index, result))
                 if progress is not None:
                     progress(index, options.runs)
-                if result.failed:
+                if result.failed and found is None:
                     found, found_index = result, index
-                    break
-        failure = None
+                    if not options.count_outcomes:
+                        break
         if found is not None:
             failure = _finding(execution, found, found_index, options.shrink)
+        elif campaign is not None and campaign.first_failure is not None:
+            failure = _campaign_finding(execution, campaign.first_failure, options.shrink)
+    if found is None and indexed and executor is not None:
+        # Outside the run environment: an executor's own machinery (Dask's event loop,
+        # timeouts) needs the real clock, which the environment replaces.
+        campaign = _campaign(scenario, variant, options, settings, executor, progress)
+        if campaign.first_failure is not None:
+            with RunEnvironment(settings) as environment:
+                failure = _campaign_finding(Execution(scenario, variant, environment), campaign.first_failure,
+                                            options.shrink)
+    if campaign is not None:
+        runs = campaign.runs
     if failure is not None:
         remembered.remember(failure, strategy=options.strategy, seed=options.seed, depth=options.depth,
                             runs=options.runs, superseded=stored_from)
     exhausted = bool(getattr(strategy, "exhausted", False))
+    info = None
+    if campaign is not None:
+        shard = options.shard or Shard()
+        info = CampaignInfo(options.runs, options.depth, settings.preemptive, shard.index, shard.count,
+                            options.count_outcomes, campaign.spec.source_sha256)
     return Exploration(
         scenario=scenario.name, variant=variant, strategy=options.strategy, seed=options.seed, runs=runs,
         failed=failure is not None, elapsed_s=round(perf_counter() - started, 6), failure=failure,
         exhausted=exhausted, stored_replays=replayed, notes=tuple(remembered.notes),
+        outcomes=campaign.outcomes if campaign is not None else tally.rows(), campaign=info,
+        interrupted=campaign is not None and campaign.interrupted,
     )
+
+
+def _replay_stored(execution: Execution, first: list[Schedule],
+                   remembered: _StoreSession) -> tuple[int, RunResult | None, Schedule | None]:
+    """Replay `first` and the stored failures: (replayed, the first that still fails, its stored schedule)."""
+    replayed = 0
+    for stored in first + list(remembered.schedules):
+        if stored.preemptive != execution.settings.preemptive:
+            continue  # recorded in the other mode: not applicable to this exploration
+        from_store = remembered.holds(stored)
+        replayed += 1
+        try:
+            result = _replay_in(execution, stored)
+        except ScheduleDivergence as divergence:
+            if from_store:
+                remembered.forget(stored, f"it diverges now ({divergence.detail})")
+            continue
+        if result.failed:
+            return replayed, result, stored if from_store else None
+        if from_store:
+            remembered.forget(stored, "it passes now", fixed=True)
+    return replayed, None, None
+
+
+def _campaign(scenario: Scenario, variant: str, options: ExploreOptions, settings: RunSettings,
+              executor: Executor, progress: Progress | None) -> CampaignRun:
+    spec = make_spec(scenario, variant, strategy=options.strategy, seed=options.seed, depth=options.depth,
+                     settings=settings)
+    return run_campaign(spec, executor, runs=options.runs, shard=options.shard,
+                        stop_at_first=not options.count_outcomes, progress=progress)
 
 
 def require_simulation(scenario: Scenario) -> None:
@@ -158,19 +212,42 @@ def _finding(execution: Execution, found: RunResult, run_index: int, shrink: boo
     )
 
 
+def _campaign_finding(execution: Execution, outcome: ScheduleOutcome, shrink: bool) -> FoundFailure:
+    """The reported failure of a campaign: its lowest-index failure, replayed here and shrunk.
+
+    A crash is not replayed here (it would end this process): it is reported as found.
+    """
+    if outcome.outcome != "crash":
+        try:
+            result = _replay_in(execution, Schedule.decode(outcome.schedule))
+        except ScheduleDivergence:
+            result = None  # not deterministic here: report the schedule as the worker found it
+        if result is not None and result.failed:
+            return _finding(execution, result, outcome.index, shrink)
+    return FoundFailure(kind=outcome.kind, message=outcome.message, schedule=outcome.schedule,  # type: ignore[arg-type]
+                        trace_hash=outcome.trace_hash, run_index=outcome.index, steps=0,
+                        original_schedule=outcome.schedule, preemptive=execution.settings.preemptive)
+
+
 def explore(scenario: Scenario, variants: list[str] | None = None, options: ExploreOptions | None = None,
             settings: RunSettings | None = None, *, progress: Progress | None = None,
-            store: StoreArg | _DefaultStore = DEFAULT_STORE) -> list[Exploration]:
+            store: StoreArg | _DefaultStore = DEFAULT_STORE, executor: Executor | None = None,
+            stop_at_first: bool = True) -> list[Exploration]:
     """Explore the given variants (all by default) of a scenario, one `Exploration` each.
 
     By default the failure store (`$SIMHARNESS_STORE`, else `.simharness/failures.db`)
     is replayed first and remembers what is found; `store=None` explores without it.
+    `stop_at_first=False` runs every schedule and fills each `Exploration.outcomes`
+    (the outcome table); `executor` runs the schedules elsewhere (see `explore_variant`).
     """
     chosen = variants or list(scenario.variant_names)
     for variant in chosen:
         scenario.check_variant(variant)
     used = FailureStore.default() if isinstance(store, _DefaultStore) else store
-    return [explore_variant(scenario, v, options, settings, progress=progress, store=used) for v in chosen]
+    if not stop_at_first:
+        options = replace(options or ExploreOptions(), count_outcomes=True)
+    return [explore_variant(scenario, v, options, settings, progress=progress, store=used, executor=executor)
+            for v in chosen]
 
 
 def replay(scenario: Scenario, variant: str, schedule: str | Schedule, settings: RunSettings | None = None,

@@ -1,0 +1,111 @@
+"""The worker process of `--workers N`: one reused controlled loop, batches in, outcomes out.
+
+Protocol on the connection (pickled tuples), parent to worker:
+  ("batch", spec, indices)   run them in order, one ("outcome", o) each, then ("done",)
+  ("limit", index)           stop-at-first: skip the rest of the batch above `index`
+  ("record", spec, index)    run one schedule sending ("decision", i, options, fp) per
+                             decision, then ("recorded", o): used to recover the
+                             schedule that killed another worker
+  None                       exit
+Worker to parent, on an error that is not a finding: ("error", message).
+
+Started as `python -m simharness.explore.worker_main FD PARENT_PID` (FD: its end of a
+socket pair). The worker runs in its own session and process group (a terminal's Ctrl-C reaches only the
+explorer, which then stops the workers) and dies with the explorer (PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+
+from simharness.engine.schedule import fingerprint
+from simharness.engine.strategies.base import Option, Strategy
+from simharness.errors import SimharnessError
+from simharness.explore.schedules import CampaignSpec, ScheduleRunner, outcome_of
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the parent still closes the pipe
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+class _Recording:
+    """Wraps a strategy and sends every decision to the parent as it is taken."""
+
+    def __init__(self, inner: Strategy, conn: Connection) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.conn = conn
+
+    def begin_run(self, run_index: int) -> bool:
+        return self.inner.begin_run(run_index)
+
+    def choose(self, options: Sequence[Option]) -> int:
+        chosen = self.inner.choose(options)
+        self.conn.send(("decision", chosen, len(options), fingerprint(o.key for o in options)))
+        return chosen
+
+    def end_run(self) -> None:
+        self.inner.end_run()
+
+
+def _batch(runner: ScheduleRunner, conn: Connection, spec: CampaignSpec, indices: Sequence[int]) -> None:
+    limit = None
+    for index in indices:
+        while conn.poll():
+            message = conn.recv()
+            if message is None:
+                raise SystemExit(0)
+            if message[0] == "limit":
+                limit = message[1] if limit is None else min(limit, message[1])
+        if limit is not None and index > limit:
+            break
+        conn.send(("outcome", outcome_of(index, runner.run(spec, index))))
+    conn.send(("done",))
+
+
+def worker_main(conn: Connection, parent: int) -> None:
+    """Serve batches until told to stop or the parent goes away."""
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    runner = ScheduleRunner()
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except EOFError:
+                return
+            if message is None:
+                return
+            try:
+                if message[0] == "batch":
+                    _batch(runner, conn, message[1], message[2])
+                elif message[0] == "record":
+                    spec, index = message[1], message[2]
+                    result = runner.run(spec, index, wrap=lambda s: _Recording(s, conn))  # type: ignore[arg-type,return-value]
+                    conn.send(("recorded", outcome_of(index, result)))
+            except SimharnessError as error:
+                conn.send(("error", str(error)))
+            except Exception as error:  # a bug of simharness: still an answer, not a hang
+                conn.send(("error", f"internal error in a worker: {type(error).__name__}: {error}"))
+    except (BrokenPipeError, EOFError, ConnectionResetError):
+        return
+    finally:
+        runner.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    worker_main(Connection(int(sys.argv[1])), int(sys.argv[2]))
