@@ -49,3 +49,4 @@ class UnsupportedInSimulation(SimharnessError):
             message += f": {hint}"
         super().__init__(message)
         self.api = api
+        self.hint = hint

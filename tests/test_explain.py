@@ -42,7 +42,7 @@ def test_departure_names_the_held_back_checkpoint_and_where_fifo_went(runs: tupl
     assert first.default.startswith("checkpoint:Task-2") and first.delayed
     # The two runs part later, where FIFO lets the checkpoint continue and this run does not.
     assert first.parted_at is not None and first.parted_at >= first.step
-    assert first.parted_fifo is not None and first.parted_fifo.actor == "checkpoint:Task-2"
+    assert first.parted_fifo is not None and first.parted_fifo.actor == "Task-2"  # the task itself resumes from its checkpoint
     assert first.parted_failing is not None and first.parted_failing.actor == "Task-3"
     assert all(s.index < first.step for s in first.before)
     assert first.after and first.after[0].index >= first.step
@@ -80,5 +80,5 @@ def test_explanation_and_replay_document_are_json(runs: tuple[RunResult, RunResu
     text = json.dumps(document)
     again = json.loads(text)
     assert again["explanation"] == to_jsonable(explanation)
-    assert again["explanation"]["departures"][0]["parted_fifo"]["actor"] == "checkpoint:Task-2"
+    assert again["explanation"]["departures"][0]["parted_fifo"]["actor"] == "Task-2"
     assert len(again["trace"]) == failing.steps and len(again["fifo_trace"]) == fifo.steps

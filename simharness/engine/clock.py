@@ -5,13 +5,21 @@ that reads the wall-clock functions is moved onto the same clock with freezegun,
 started once per exploration (its start-up scans every loaded module, so starting
 it per schedule would dominate exploration time) and moved by the loop whenever
 virtual time advances. Every run starts at `EPOCH`.
+
+Only scenario code sees virtual time: the patched functions answer with the real
+clock in every thread but the loop's, and in the loop's thread between runs, so a
+caller's own timing (a progress callback, a helper thread waiting with a timeout)
+stays real. That gate is freezegun's `api._should_use_real_time` (the one function
+its fakes all consult), wrapped while the clock is installed.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 from typing import Any
 
+import freezegun.api as _freezegun_api
 from freezegun import freeze_time
 
 #: Virtual time zero, as the wall clock shows it to scenario code.
@@ -24,13 +32,28 @@ class VirtualWallClock:
     def __init__(self) -> None:
         self._freezer: Any = None
         self._factory: Any = None
+        self._original_gate: Any = None
+        #: The thread whose scenario code sees virtual time (None: nobody, between runs).
+        self.scenario_thread: int | None = None
 
     def __enter__(self) -> VirtualWallClock:
         self._freezer = freeze_time(EPOCH)
         self._factory = self._freezer.start()
+        original = self._original_gate = _freezegun_api._should_use_real_time
+        get_ident = threading.get_ident
+
+        def real_time_outside_the_scenario() -> bool:
+            if get_ident() != self.scenario_thread:
+                return True
+            return original()  # type: ignore[no-any-return]
+
+        _freezegun_api._should_use_real_time = real_time_outside_the_scenario
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._original_gate is not None:
+            _freezegun_api._should_use_real_time = self._original_gate
+            self._original_gate = None
         if self._freezer is not None:
             self._freezer.stop()
             self._freezer = self._factory = None

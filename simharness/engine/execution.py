@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -18,7 +19,7 @@ from typing import Any
 
 from simharness.engine.loop import ControlledLoop, RunAborted
 from simharness.engine.clock import VirtualWallClock
-from simharness.errors import ConfigError, ScheduleDivergence
+from simharness.errors import ConfigError, ScheduleDivergence, UnsupportedInSimulation
 from simharness.outcome import Failure, RunResult
 from simharness.scenario import Scenario
 from simharness.engine.schedule import schedule_from
@@ -120,6 +121,7 @@ class Execution:
 
         watchdog.on_stuck = stuck
         ControlledLoop.active = loop
+        environment.clock.scenario_thread = threading.get_ident()
         failure: Failure | None = None
         divergence: ScheduleDivergence | None = None
         try:
@@ -145,6 +147,13 @@ class Execution:
             watchdog.on_stuck = None
             watchdog.rearm()
             ControlledLoop.active = None
+            environment.clock.scenario_thread = None
+        if loop.unsupported is not None:
+            self._close(loop)
+            raise UnsupportedInSimulation(
+                loop.unsupported.api,
+                f"{loop.unsupported.hint}; this run has no verdict (run {self.scenario.name} "
+                "on the real backend: `backends=(\"real\",)` or `simharness stress --backend real`)")
         if failure is None and divergence is None:
             failure = self._after_return(loop)
         if failure is not None and settings.preemptive:
@@ -167,12 +176,14 @@ class Execution:
             gc.collect(0)  # keep young garbage of one run from finalizing inside the next
         return result
 
-    @staticmethod
-    def _close(loop: ControlledLoop) -> None:
+    def _close(self, loop: ControlledLoop) -> None:
         """Cancel and drain what the run left, close its sources and the loop."""
+        clock = self.environment.clock
+        clock.scenario_thread = threading.get_ident()  # clean-up code is scenario code too
         try:
             loop.drain()
         finally:
+            clock.scenario_thread = None
             loop.close()
 
     @staticmethod

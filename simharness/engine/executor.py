@@ -8,6 +8,9 @@ from concurrent.futures import Executor, Future as ConcurrentFuture
 from typing import Any
 
 
+_state = threading.local()
+
+
 class ThreadPerItemExecutor(Executor):
     """The default executor in simulation: one named thread per work item.
 
@@ -33,14 +36,29 @@ class ThreadPerItemExecutor(Executor):
             try:
                 result = fn(*args, **kwargs)
             except BaseException as error:
-                future.set_exception(error)
+                outcome: tuple[Any, BaseException | None] = (None, error)
             else:
-                future.set_result(result)
+                outcome = (result, None)
+            # Setting the future posts asyncio's completion callback to the loop: mark
+            # it, since completions of parallel work items may arrive in either order.
+            _state.completing = True
+            try:
+                if outcome[1] is not None:
+                    future.set_exception(outcome[1])
+                else:
+                    future.set_result(outcome[0])
+            finally:
+                _state.completing = False
 
         thread = threading.Thread(target=work, name=f"simharness-work-{self._count}", daemon=True)
         self._threads.append(thread)
         self._unstarted.append(thread)
         return future
+
+    @staticmethod
+    def completing() -> bool:
+        """True inside the current thread's post of a work item's result."""
+        return getattr(_state, "completing", False)
 
     def start_pending(self) -> None:
         """Start the threads of items submitted since the last call."""

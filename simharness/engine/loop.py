@@ -1,37 +1,49 @@
-"""The controlled event loop: asyncio's own loop with every scheduling choice exposed.
+"""The controlled event loop: asyncio's own loop iteration, with a virtual clock and a deciding selector.
 
-`ControlledLoop` keeps asyncio's semantics (callbacks queued with `call_soon` run in
-FIFO order, in batches exactly as `BaseEventLoop._run_once` runs them) and replaces
-what the outside world decides with explicit decisions: when a due timer, an I/O
-delivery, a thread result or a checkpoint continuation joins the ready queue. Time is
-an integer nanosecond clock that jumps to the next timer when nothing can run.
+`ControlledLoop` does not reimplement scheduling. It keeps `BaseEventLoop._run_once`
+of the running interpreter (its ready deque, its timer heap, its batch rule) and
+replaces only what the outside world decides:
+
+* `time()` is a virtual clock (integer nanoseconds);
+* the selector's `select(timeout)` is the one decision point: which pending outside
+  events (checkpoints, simulated I/O, thread results, child output) complete now, and,
+  when nothing is ready, that time passes to the next deadline, as a real `select`
+  sleeps. Option 0 is always what the stock loop does, so the all-zero schedule is the
+  stock run.
+
+Timers tie-break equal deadlines by registration order, as a real clock (which moves
+between two registrations) orders them.
 
 This is the only module of simharness that touches asyncio's private attributes:
-`BaseEventLoop._run_once` (overridden), `._ready`, `._stopping`, `._thread_id`, `._task_factory`,
-`._check_closed()`, `._asyncgens`; `Handle._callback`, `._args`, `._cancelled`,
-`._run()`; `TimerHandle._scheduled`; `Future._log_traceback`.
+`BaseEventLoop._run_once` (kept, not overridden), `._selector`, `._process_events()`,
+`._call_soon()`, `._ready`, `._scheduled`, `._stopping`, `._clock_resolution`,
+`._thread_id`, `._task_factory`, `._exception_handler`, `._asyncgens`,
+`._check_closed()`, `._timer_handle_cancelled()`; `Handle._run()`, `._callback`,
+`._cancelled`, `._context`; `TimerHandle._when`, `._scheduled`;
+`Task._log_traceback`. (It is longer than ~300 lines because all of them belong here.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import heapq
 import re
 import sys
 import threading
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, Protocol
 
 from simharness.engine import seam
+from simharness.engine.arrivals import PendingEvents
 from simharness.engine.awaits import await_point, describe_await
-from simharness.errors import UnsupportedInSimulation
+from simharness.engine.executor import ThreadPerItemExecutor
 from simharness.engine.schedule import Decision, fingerprint
+from simharness.engine.simtypes import SimFuture, SimTask
 from simharness.engine.strategies.base import FIFO_OPTION, Option
-from simharness.engine.simtypes import EventHandle, SimFuture, SimTask, SimTimer, resolve_future
 from simharness.engine.threads import ThreadWatch
 from simharness.engine.watchdog import Watchdog
-from simharness.engine.executor import ThreadPerItemExecutor
+from simharness.errors import UnsupportedInSimulation
 
 _NS = 1_000_000_000
 
@@ -54,7 +66,7 @@ class StepObserver(Protocol):
 
 
 class ExternalSource(Protocol):
-    """Something outside the loop thread that posts events (sockets, children...)."""
+    """Something outside the loop thread that posts events (children, SQLite requests...)."""
 
     def settle(self, timeout_s: float) -> str | None:
         """Block until nothing in flight would post soon; return what is stuck, if anything."""
@@ -64,14 +76,43 @@ class ExternalSource(Protocol):
         """Describe what may still happen later (for deadlock messages), or None."""
         ...
 
-    def idle(self, timeout_s: float) -> bool:
-        """Nothing else can happen: wait up to `timeout_s` for this source; True if it acted.
-
-        Optional: a source without `idle` never keeps the loop from a deadlock verdict.
-        """
-        ...
-
     def close(self) -> None: ...
+
+
+# ----- handles: asyncio's, with the step bookkeeping in `_run` -----------------------------
+class StepHandle(asyncio.Handle):
+    """A ready callback; running it is one step of the run."""
+
+    __slots__ = ("key", "kind", "label", "decision", "after", "completion")
+
+    def _run(self) -> None:
+        loop: ControlledLoop = self._loop  # type: ignore[assignment]
+        if loop.draining:
+            asyncio.Handle._run(self)
+            return
+        loop._begin_step(self)
+        asyncio.Handle._run(self)
+        loop._end_step()
+
+
+class SimTimer(asyncio.TimerHandle):
+    """A timer; equal deadlines fire in registration order, as on a real clock."""
+
+    __slots__ = ("seq", "key", "kind", "label", "decision")
+
+    def __lt__(self, other: Any) -> bool:
+        if self._when == other._when:
+            return self.seq < other.seq  # type: ignore[no-any-return]
+        return self._when < other._when  # type: ignore[no-any-return]
+
+    def _run(self) -> None:
+        StepHandle._run(self)  # type: ignore[arg-type]
+
+
+@types.coroutine
+def _yield_once() -> Generator[None, None, None]:
+    """Yield to the loop once, as `asyncio.sleep(0)` does."""
+    yield
 
 
 _DEFAULT_THREAD_NAME = re.compile(r"^Thread-(\d+)(.*)$")
@@ -84,6 +125,8 @@ def _next_default_thread_number() -> int:
     if match:
         return int(match.group(1))
     return int(threading.Thread().name.split("-")[1].split(" ")[0])  # consumes one number
+
+
 _UNSUPPORTED = {
     "add_reader": "raw file-descriptor readers", "add_writer": "raw file-descriptor writers",
     "remove_reader": "raw file-descriptor readers", "remove_writer": "raw file-descriptor writers",
@@ -98,20 +141,32 @@ _UNSUPPORTED = {
 
 def _unsupported(name: str, hint: str) -> Callable[..., Any]:
     def method(self: ControlledLoop, *args: Any, **kwargs: Any) -> Any:
-        raise UnsupportedInSimulation(f"loop.{name}()", f"{hint} cannot be made deterministic")
+        raise self.refuse(UnsupportedInSimulation(f"loop.{name}()", f"{hint} cannot be made deterministic"))
     method.__name__ = name
     return method
 
 
+class DecidingSelector:
+    """The loop's selector: `select(timeout)` asks the loop's decision procedure."""
+
+    def __init__(self, loop: ControlledLoop) -> None:
+        self._loop = loop
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        return self._loop._select(timeout)
+
+    def close(self) -> None:
+        pass
+
+
 class ControlledLoop(asyncio.BaseEventLoop):
-    """An asyncio event loop whose every nondeterministic choice is made by `choose`.
+    """An asyncio event loop whose outside world is decided by `choose`.
 
     Mechanism only: it does not know which strategy decides, and it never formats
     output. One loop serves exactly one run; `execution.Execution` creates it.
     """
 
-    #: The loop of the run in progress, for adapters running in other threads
-    #: (set and cleared by `execution.Execution`).
+    #: The loop of the run in progress, for adapters running in other threads.
     active: ControlledLoop | None = None
 
     def __init__(
@@ -127,6 +182,9 @@ class ControlledLoop(asyncio.BaseEventLoop):
         on_clock: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__()
+        self._selector = DecidingSelector(self)
+        # The host's clock resolution would make "due" depend on the machine.
+        self._clock_resolution = 1e-9
         self._choose = choose
         self._preemptive = preemptive
         self._max_steps = max_steps
@@ -136,30 +194,30 @@ class ControlledLoop(asyncio.BaseEventLoop):
         self._watchdog = watchdog
         self._on_clock = on_clock
         self._now = 0
-        self._timers: list[tuple[int, int, SimTimer]] = []
         self._timer_count = 0
-        self._available: list[asyncio.Handle] = []
-        self._arrivals: list[tuple[tuple[str, int], EventHandle]] = []
-        self._arrival_seq: dict[str, int] = {}
-        self._arrivals_lock = threading.Lock()
+        self._pending = PendingEvents()
+        self._stash: list[asyncio.Handle] = []  # preemptive mode: ready callbacks held back
         self._thread_base = _next_default_thread_number() - 1
         self._threads = ThreadWatch()
         self._work_executor: ThreadPerItemExecutor | None = None
         self._sources: list[ExternalSource] = []
-        self._settling: list[ExternalSource] = []  # sources that may have work in flight
+        self._settling: list[ExternalSource] = []
         self._object_count = 0
         self._task_count = 0
+        self._checkpoint: tuple[str, str] | None = None  # set while a task yields at a checkpoint
         self.tasks: list[asyncio.Task[Any]] = []
         self.decisions: list[Decision] = []
         self.steps = 0
         self.invariants: list[tuple[str, Callable[[], Any]]] = []
         self.callback_errors: list[str] = []
         self.abort: tuple[str, str] | None = None
+        #: The first API the run used that simulation refuses (the run then has no verdict).
+        self.unsupported: UnsupportedInSimulation | None = None
         #: The scenario's declared options (adapters read their own settings here).
         self.scenario_options: dict[str, Any] = {}
         self.draining = False  # cleanup: no decisions, no detectors, no observer
 
-    # ----- time ---------------------------------------------------------------------
+    # ----- time ------------------------------------------------------------------------
     def time(self) -> float:
         return self._now / _NS
 
@@ -167,22 +225,47 @@ class ControlledLoop(asyncio.BaseEventLoop):
     def now_ns(self) -> int:
         return self._now
 
+    def _set_clock(self, when_ns: int) -> None:
+        if when_ns <= self._now:
+            return
+        if when_ns > self._max_time_ns and not self.draining:
+            raise RunAborted("timeout", f"virtual-time budget of {self._max_time_ns / _NS:g} s "
+                             f"exceeded (next deadline at {when_ns / _NS:g} s)")
+        self._now = when_ns
+        if self._on_clock is not None:
+            self._on_clock(when_ns)
+
     def call_at(self, when: float, callback: Callable[..., Any], *args: Any,
                 context: Any = None) -> asyncio.TimerHandle:
+        if when is None:
+            raise TypeError("when cannot be None")
         self._check_closed()
-        when_ns = max(round(when * _NS), self._now)
         self._timer_count += 1
-        timer = SimTimer(when_ns / _NS, callback, args, self, context)
-        timer.key = f"timer:{self._timer_count}"
-        timer.kind = "timer"
+        timer = SimTimer(when, callback, args, self, context)
+        timer.seq = self._timer_count
+        timer.key, timer.kind, timer.decision = f"timer:{self._timer_count}", "timer", None
         task = asyncio.current_task(self) if self._thread_id is not None else None
         timer.label = f"timer {self._timer_count} set by {task.get_name() if task else 'the loop'}"
-        timer.decision = None
+        heapq.heappush(self._scheduled, timer)
         timer._scheduled = True
-        heapq.heappush(self._timers, (when_ns, self._timer_count, timer))
         return timer
 
-    # ----- tasks and futures ----------------------------------------------------------
+    # ----- callbacks, tasks and futures ---------------------------------------------------
+    def _call_soon(self, callback: Callable[..., Any], args: Any, context: Any) -> asyncio.Handle:
+        handle = StepHandle(callback, args, self, context)
+        handle.decision = None
+        if self._checkpoint is not None:
+            # The task that just yielded at a checkpoint reschedules itself: its next step
+            # is an outside event, released (by default) at the very next select, which
+            # is exactly when `asyncio.sleep(0)` would have resumed it on the stock loop.
+            handle.key, handle.label = self._checkpoint
+            handle.kind = "checkpoint"
+            self._checkpoint = None
+            self._pending.add(handle)
+            return handle
+        self._ready.append(handle)
+        return handle
+
     def _next_number(self) -> int:
         self._object_count += 1
         return self._object_count
@@ -209,32 +292,37 @@ class ControlledLoop(asyncio.BaseEventLoop):
         return task
 
     def set_task_factory(self, factory: Any) -> None:
-        # An eager factory would run first steps inside create_task; ours keeps the
-        # same (deterministic) semantics while still numbering tasks.
+        # asyncio's eager factory builds a plain Task; ours is the same eager task with a
+        # creation-number hash (sets of tasks then iterate the same in every process).
         if factory is not None and factory is getattr(asyncio, "eager_task_factory", None):
             factory = _sim_eager_factory
         super().set_task_factory(factory)
 
-    # ----- events from the outside world ---------------------------------------------
+    # ----- events from the outside world -----------------------------------------------
     def post_event(self, kind: str, key: str, label: str, callback: Callable[..., Any],
                    *args: Any) -> asyncio.Handle:
         """Offer `callback(*args)` as an outside-world event (loop thread only).
 
-        It becomes an option at the next batch boundary; events with the same `key`
-        are delivered in the order they were posted (one stream, one order).
+        It completes at a later decision point; events with the same `key` complete in
+        the order they were posted (one stream, one order).
         """
-        handle = EventHandle(callback, args, self, None)
+        handle = StepHandle(callback, args, self, None)
         handle.key, handle.kind, handle.label, handle.decision = key, kind, label, None
-        self._available.append(handle)
+        self._pending.add(handle)
         return handle
 
-    def checkpoint(self, label: str) -> asyncio.Future[Any]:
-        """A future that completes when the strategy lets this checkpoint continue."""
-        future = self.create_future()
+    def checkpoint(self, label: str) -> Any:
+        """An awaitable: the current task yields, and resumes when the strategy lets it.
+
+        Like `asyncio.sleep(0)`, it yields once; the task's next step becomes an outside
+        event instead of a ready callback (see `_call_soon`).
+        """
         task = asyncio.current_task(self)
-        owner = task.get_name() if task is not None else "loop"
-        self.post_event("checkpoint", f"checkpoint:{owner}", f"{owner} {label}", resolve_future, future)
-        return future
+        if task is None:
+            return _yield_once()
+        owner = task.get_name()
+        self._checkpoint = (f"checkpoint:{owner}", f"{owner} {label}")
+        return _yield_once()
 
     def add_source(self, source: ExternalSource) -> None:
         """Register an outside-world source; sources with `settles_instantly = True` (in-memory
@@ -253,14 +341,11 @@ class ControlledLoop(asyncio.BaseEventLoop):
                              context: Any = None) -> asyncio.Handle:
         if self._thread_id is None or threading.get_ident() == self._thread_id:
             return self.call_soon(callback, *args, context=context)
-        handle = EventHandle(callback, args, self, context)
+        handle = StepHandle(callback, args, self, context)
         key = self._thread_key(threading.current_thread())
         handle.key, handle.kind, handle.decision = key, "thread", None
         handle.label = f"result from {key}"
-        with self._arrivals_lock:
-            seq = self._arrival_seq.get(key, 0)
-            self._arrival_seq[key] = seq + 1
-            self._arrivals.append(((key, seq), handle))
+        self._pending.arrive(handle, completion=ThreadPerItemExecutor.completing())
         return handle
 
     def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
@@ -273,149 +358,147 @@ class ControlledLoop(asyncio.BaseEventLoop):
             executor.start_pending()  # only now is asyncio's done-callback attached
         return result
 
+    def refuse(self, error: UnsupportedInSimulation) -> UnsupportedInSimulation:
+        """Record that the run used an API simulation refuses; return `error` to raise.
+
+        Recorded because scenario code may catch the error: the run still has no
+        verdict, whatever the code did next.
+        """
+        if self.unsupported is None:
+            self.unsupported = error
+        return error
+
+    def _world(self, method: str) -> Callable[..., Any]:
+        try:
+            return seam.handler(method)
+        except UnsupportedInSimulation as error:
+            raise self.refuse(error) from None
+
     # ----- network and child processes: handled by the world through `seam` ------------
     async def create_server(self, protocol_factory: Any, host: Any = None, port: Any = None,
                             **kwargs: Any) -> Any:
-        return await seam.handler("create_server")(self, protocol_factory, host, port, **kwargs)
+        return await self._world("create_server")(self, protocol_factory, host, port, **kwargs)
 
     async def create_connection(self, protocol_factory: Any, host: Any = None, port: Any = None,
                                 **kwargs: Any) -> Any:
-        return await seam.handler("create_connection")(self, protocol_factory, host, port, **kwargs)
+        return await self._world("create_connection")(self, protocol_factory, host, port, **kwargs)
 
     async def getaddrinfo(self, host: Any, port: Any, *, family: int = 0, type: int = 0,
                           proto: int = 0, flags: int = 0) -> Any:
-        return await seam.handler("getaddrinfo")(self, host, port, family=family, type=type,
+        return await self._world("getaddrinfo")(self, host, port, family=family, type=type,
                                                  proto=proto, flags=flags)
 
     async def subprocess_exec(self, protocol_factory: Any, program: Any, *args: Any, **kwargs: Any) -> Any:
-        return await seam.handler("subprocess_exec")(self, protocol_factory, program, *args, **kwargs)
+        return await self._world("subprocess_exec")(self, protocol_factory, program, *args, **kwargs)
 
     async def subprocess_shell(self, protocol_factory: Any, cmd: Any, **kwargs: Any) -> Any:
-        return await seam.handler("subprocess_shell")(self, protocol_factory, cmd, **kwargs)
+        return await self._world("subprocess_shell")(self, protocol_factory, cmd, **kwargs)
 
-    # ----- the scheduler ---------------------------------------------------------------
-    def _run_once(self) -> None:
-        if self._settling or self._threads.may_be_busy():
+    # ----- the decision point: the selector ----------------------------------------------
+    def _process_events(self, event_list: list[Any]) -> None:
+        self._ready.extend(event_list)
+
+    def _select(self, timeout: float | None) -> list[Any]:
+        """What completes before this iteration runs; advances the clock when nothing is ready."""
+        if self._stash:  # preemptive mode: callbacks held back last time go first again
+            self._ready.extendleft(reversed(self._stash))
+            self._stash = []
+        if self._stopping and not self.draining:
+            return []
+        if not self.draining and (self._settling or self._threads.may_be_busy()):
             self._settle()
-        if self._arrivals:
-            with self._arrivals_lock:
-                arrived, self._arrivals = self._arrivals, []
-            arrived.sort(key=lambda item: item[0])
-            self._available.extend(handle for _, handle in arrived)
-        if not self._ready and not self._available:
-            self._advance_clock()
-        timers = self._timers
-        while timers and timers[0][0] <= self._now:
-            timer = heapq.heappop(timers)[2]
-            if not timer._cancelled:
-                timer._scheduled = False
-                self._available.append(timer)
-        if self._preemptive and not self.draining:
-            self._preemptive_step()
-            return
-        if self._available:
-            self._release_events()
-        self._run_batch()
-
-    def _settle(self) -> None:
-        # While draining nothing is decided any more: never wait for outside work then.
-        timeout = 0.0 if self.draining else self._settle_timeout_s
-        stuck = [s for s in (src.settle(timeout) for src in self._settling) if s]
-        busy = self._threads.wait_quiet(timeout)
-        stuck.extend(f"thread {b.name} at {b.where}" for b in busy)
-        if stuck and not self.draining:
-            raise RunAborted("timeout", f"outside work did not settle within "
-                             f"{self._settle_timeout_s:g} s wall time: {'; '.join(stuck)}")
-
-    def _advance_clock(self) -> None:
-        timers = self._timers
-        while timers and timers[0][2]._cancelled:
-            heapq.heappop(timers)
-        if not timers:
-            if self.draining:
-                return
-            # A slow child may still act: give sources that can wait the chance first.
-            for source in self._sources:
-                idle = getattr(source, "idle", None)
-                if idle is not None and idle(self._settle_timeout_s):
-                    return
-            raise RunAborted("deadlock", self.deadlock_message())
-        when = timers[0][0]
-        if when > self._max_time_ns and not self.draining:
-            raise RunAborted("timeout", f"virtual-time budget of {self._max_time_ns / _NS:g} s "
-                             f"exceeded (next timer at {when / _NS:g} s)")
-        if when > self._now:
-            self._now = when
-            if self._on_clock is not None:
-                self._on_clock(when)
-
-    def _heads(self) -> list[Any]:
-        """The oldest available event of each key, in availability order."""
-        heads: list[Any] = []
-        seen: set[str] = set()
-        live = [h for h in self._available if not h._cancelled]
-        self._available = live
-        for handle in live:
-            if handle.key not in seen:  # the set is only asked, never iterated
-                seen.add(handle.key)
-                heads.append(handle)
-        return heads
-
-    def _decide(self, options: list[Option]) -> int:
-        chosen = 0 if self.draining else self._choose(options)
-        if not 0 <= chosen < len(options):
-            raise RunAborted("exception", f"strategy chose option {chosen} of {len(options)}")
-        if not self.draining:
-            self.decisions.append(Decision(chosen, len(options), fingerprint(o.key for o in options)))
-            if self._observer is not None:
-                self._observer.on_decision(self.steps, options, chosen, self._now)
-        return chosen
-
-    def _release_events(self) -> None:
-        ready = self._ready
-        while self._available:
-            heads = self._heads()
+        pending = self._pending
+        pending.admit_arrivals()
+        if self.draining:
+            released = pending.take_all()
+            if not released and not self._ready and self._scheduled:
+                self._set_clock(round(self._scheduled[0]._when * _NS))
+            return released
+        if self._preemptive:
+            return self._preemptive_select()
+        released: list[Any] = []
+        while True:
+            heads = pending.heads()
             if not heads:
-                return
-            can_defer = bool(ready)
-            if len(heads) + can_defer == 1:
-                chosen = 0
-            else:
+                break
+            # Holding every outside event back is possible when something else can run:
+            # ready callbacks, one released just now, or a timer that falls due first.
+            can_wait = bool(self._ready) or bool(released) or bool(self._scheduled)
+            chosen = 0
+            if len(heads) > 1 or can_wait:
                 options = [Option(h.key, h.kind, h.label) for h in heads]
-                if can_defer:
+                if can_wait:
                     options.append(FIFO_OPTION)
                 chosen = self._decide(options)
                 if chosen == len(heads):
-                    return  # the remaining events arrive later within this instant
+                    break
                 heads[chosen].decision = len(self.decisions)
-            self._available.remove(heads[chosen])
-            ready.append(heads[chosen])
+            pending.remove(heads[chosen])
+            released.append(heads[chosen])
+        if not released and not self._ready:
+            self._let_time_pass()
+        return released
 
-    def _preemptive_step(self) -> None:
+    def _let_time_pass(self) -> None:
+        """Nothing can run now: sleep (virtually) to the next deadline, or end in a deadlock."""
+        if self._scheduled:
+            self._set_clock(round(self._scheduled[0]._when * _NS))
+            return
+        if self._pending:
+            return  # held back by causality only; the next select releases them
+        # A slow child may still act: sources that can wait get the chance first.
+        for source in self._sources:
+            idle = getattr(source, "idle", None)
+            if idle is not None and idle(self._settle_timeout_s):
+                return
+        raise RunAborted("deadlock", self.deadlock_message())
+
+    def _settle(self) -> None:
+        timeout = self._settle_timeout_s
+        stuck = [s for s in (src.settle(timeout) for src in self._settling) if s]
+        busy = self._threads.wait_quiet(timeout)
+        stuck.extend(f"thread {b.name} at {b.where}" for b in busy)
+        if stuck:
+            raise RunAborted("timeout", f"outside work did not settle within "
+                             f"{self._settle_timeout_s:g} s wall time: {'; '.join(stuck)}")
+
+    def _decide(self, options: list[Option]) -> int:
+        chosen = self._choose(options)
+        if not 0 <= chosen < len(options):
+            raise RunAborted("exception", f"strategy chose option {chosen} of {len(options)}")
+        self.decisions.append(Decision(chosen, len(options), fingerprint(o.key for o in options)))
+        if self._observer is not None:
+            self._observer.on_decision(self.steps, options, chosen, self._now)
+        return chosen
+
+    def _preemptive_select(self) -> list[Any]:
+        """Preemptive mode (opt-in): any ready callback or outside event may run next, alone."""
         ready = self._ready
-        while ready and ready[0]._cancelled:
-            ready.popleft()
-        heads = self._heads()
         queued = [h for h in ready if not h._cancelled]
-        if len(queued) != len(ready):
-            ready.clear()
-            ready.extend(queued)
+        heads = self._pending.heads()
         count = len(queued) + len(heads)
         if count == 0:
-            return
-        chosen, decision = 0, None
+            self._let_time_pass()
+            return []
+        chosen = 0
         if count > 1:
             options = [self._ready_option(h) for h in queued]
             options.extend(Option(h.key, h.kind, h.label) for h in heads)
             chosen = self._decide(options)
-            decision = len(self.decisions)
+        ready.clear()
         if chosen < len(queued):
-            handle = queued[chosen]
-            del ready[chosen]
+            handle = queued.pop(chosen)
+            self._stash = queued
+            ready.append(handle)
+            released = []
         else:
             handle = heads[chosen - len(queued)]
-            self._available.remove(handle)
-        self._run_step(handle, decision)
+            self._pending.remove(handle)
+            self._stash = queued
+            released = [handle]
+        if count > 1:
+            handle.decision = len(self.decisions)
+        return released
 
     def _ready_option(self, handle: asyncio.Handle) -> Option:
         task = getattr(handle._callback, "__self__", None)
@@ -424,62 +507,34 @@ class ControlledLoop(asyncio.BaseEventLoop):
         name = describe_callback(handle)
         return Option(f"callback:{name}", "ready", name)
 
-    def _run_batch(self, first_decision: int | None = None) -> None:
-        # The hottest path of simharness: one iteration per step, so locals, no calls
-        # that are not needed, and the per-step work of observers kept minimal.
-        ready = self._ready
-        if self.draining:
-            for _ in range(len(ready)):
-                handle = ready.popleft()
-                if not handle._cancelled:
-                    handle._run()
-            return
+    # ----- steps ---------------------------------------------------------------------------
+    def _begin_step(self, handle: Any) -> None:
+        steps = self.steps = self.steps + 1
+        if steps > self._max_steps:
+            raise RunAborted("timeout", f"step budget of {self._max_steps} steps exceeded "
+                             "(a busy loop that never lets virtual time advance?)")
         observer = self._observer
-        on_step = observer.on_step if observer is not None else None
-        watchdog = self._watchdog
-        task_type = asyncio.Task
-        for _ in range(len(ready)):
-            handle = ready.popleft()
-            if handle._cancelled:
-                continue
-            steps = self.steps = self.steps + 1
-            if steps > self._max_steps:
-                raise RunAborted("timeout", f"step budget of {self._max_steps} steps exceeded "
-                                 "(a busy loop that never lets virtual time advance?)")
-            if on_step is not None:
-                task = getattr(handle._callback, "__self__", None)
-                if isinstance(task, task_type):
-                    on_step(steps, task, "task", task.get_name(), self._now, "", first_decision)
-                else:
-                    self._observe_other(on_step, steps, handle, first_decision)
-                first_decision = None
-            if watchdog is not None:
-                watchdog.epoch += 1
-                watchdog.in_step = True
-                handle._run()
-                watchdog.in_step = False
+        if observer is not None:
+            task = getattr(handle._callback, "__self__", None)
+            if isinstance(task, asyncio.Task):
+                observer.on_step(steps, task, "task", task.get_name(), self._now, "", handle.decision)
+            elif getattr(handle, "kind", None) is not None:
+                observer.on_step(steps, None, handle.kind, handle.key, self._now, handle.label, handle.decision)
             else:
-                handle._run()
-            if self.abort is not None:
-                raise RunAborted(*self.abort)
-            if self.invariants:
-                self._check_invariants()
+                observer.on_step(steps, None, "callback", describe_callback(handle), self._now, "",
+                                 handle.decision)
+        watchdog = self._watchdog
+        if watchdog is not None:
+            watchdog.epoch += 1
+            watchdog.in_step = True
 
-    def _observe_other(self, on_step: Callable[..., None], steps: int, handle: asyncio.Handle,
-                       decision: int | None) -> None:
-        if isinstance(handle, (EventHandle, SimTimer)):
-            on_step(steps, None, handle.kind, handle.key, self._now, handle.label, handle.decision or decision)
-        else:
-            on_step(steps, None, "callback", describe_callback(handle), self._now, "", decision)
-
-    def _run_step(self, handle: asyncio.Handle, decision: int | None) -> None:
-        """Run one chosen handle as a step (preemptive mode): the batch path, for one."""
-        saved, self._ready = self._ready, collections.deque((handle,))
-        try:
-            self._run_batch(decision)
-        finally:
-            saved.extend(self._ready)  # callbacks the step queued go behind the rest
-            self._ready = saved
+    def _end_step(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.in_step = False
+        if self.abort is not None:
+            raise RunAborted(*self.abort)
+        if self.invariants:
+            self._check_invariants()
 
     def _check_invariants(self) -> None:
         for name, check in self.invariants:
@@ -494,6 +549,9 @@ class ControlledLoop(asyncio.BaseEventLoop):
 
     # ----- errors, detection and cleanup -------------------------------------------------
     def call_exception_handler(self, context: dict[str, Any]) -> None:
+        if self._exception_handler is not None:  # the user's handler decides, as on the stock loop
+            super().call_exception_handler(context)
+            return
         if "task" in context or "future" in context:
             return  # unretrieved task exceptions are found deterministically at the end
         error = context.get("exception")
@@ -527,18 +585,21 @@ class ControlledLoop(asyncio.BaseEventLoop):
         """Cancel what is left and run until nothing remains (no decisions, no detectors)."""
         self.draining = True
         self._preemptive = False
+        if self._stash:
+            self._ready.extendleft(reversed(self._stash))
+            self._stash = []
         for task in self.tasks:
             if not task.done():
                 task.cancel()
         for _ in range(max_rounds):
-            if not self._ready and not self._available and not self._arrivals:
-                timers_left = any(not entry[2]._cancelled for entry in self._timers)
-                if not timers_left or all(t.done() for t in self.tasks):
+            if not self._ready and not self._pending:
+                live = [timer for timer in self._scheduled if not timer._cancelled]
+                if not live or all(t.done() for t in self.tasks):
                     break
                 # Only a timer can move what is left (a cancelled task sleeping in its
                 # clean-up): jump to it, since the stop callback below keeps the ready
                 # queue from ever being empty inside run_forever.
-                self._advance_clock()
+                self._set_clock(round(min(live)._when * _NS))
             self._stopping = False
             self.call_soon(self.stop)
             self.run_forever()

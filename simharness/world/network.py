@@ -371,12 +371,13 @@ def connect_targets(host: Any, family: int) -> list[tuple[int, str]]:
 
 
 # ----- entry points called by ControlledLoop ---------------------------------------------
-def _check_options(api: str, given: dict[str, Any], allowed: tuple[str, ...],
+def _check_options(loop: ControlledLoop, api: str, given: dict[str, Any], allowed: tuple[str, ...],
                    unsupported: dict[str, Callable[[Any], bool]]) -> None:
     for name, value in given.items():
         if name in unsupported:
             if unsupported[name](value):
-                raise UnsupportedInSimulation(f"loop.{api}({name}=...)", _HINTS.get(name, "not simulated"))
+                raise loop.refuse(UnsupportedInSimulation(f"loop.{api}({name}=...)",
+                                                          _HINTS.get(name, "not simulated")))
         elif name not in allowed:
             raise TypeError(f"{api}() got an unexpected keyword argument {name!r}")
 
@@ -394,7 +395,7 @@ _SET: Callable[[Any], bool] = lambda value: value is not None and value is not F
 async def create_server(loop: ControlledLoop, protocol_factory: Callable[[], asyncio.BaseProtocol],
                         host: Any = None, port: Any = None, **kwargs: Any) -> SimServer:
     """`loop.create_server` on the in-memory network (same arguments, no TLS)."""
-    _check_options("create_server", kwargs,
+    _check_options(loop, "create_server", kwargs,
                    ("family", "flags", "backlog", "reuse_address", "start_serving", "keep_alive"),
                    {"ssl": _SET, "sock": _SET, "reuse_port": bool, "ssl_handshake_timeout": _SET,
                     "ssl_shutdown_timeout": _SET})
@@ -422,7 +423,7 @@ async def create_connection(loop: ControlledLoop, protocol_factory: Callable[[],
                             host: Any = None, port: Any = None,
                             **kwargs: Any) -> tuple[SimTransport, asyncio.BaseProtocol]:
     """`loop.create_connection` on the in-memory network: the handshake is a scheduled event."""
-    _check_options("create_connection", kwargs,
+    _check_options(loop, "create_connection", kwargs,
                    ("family", "proto", "flags", "local_addr", "happy_eyeballs_delay", "interleave", "all_errors"),
                    {"ssl": _SET, "sock": _SET, "server_hostname": _SET, "ssl_handshake_timeout": _SET,
                     "ssl_shutdown_timeout": _SET})

@@ -1,0 +1,35 @@
+"""A refused API is its own outcome: exit 2 with the API named, never a found bug, never stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import FIXTURES, run_cli
+
+UNSUPPORTED = str(FIXTURES / "unsupported.py")
+
+
+@pytest.mark.parametrize(("name", "api"), [("raw-socket-connect", "loop.sock_connect()"),
+                                           ("refusal-caught-by-the-code", "loop.create_datagram_endpoint()")])
+def test_explore_of_a_refused_api_exits_2_naming_it(name: str, api: str) -> None:
+    done = run_cli("explore", f"{UNSUPPORTED}::{name}", "--runs", "5")
+    assert done.code == 2, done
+    assert api in done.err and "real backend" in done.err
+    assert "replay:" not in done.out and "FAILED" not in done.out
+    assert "Traceback" not in done.err and len(done.err.strip().splitlines()) == 1
+
+
+def test_refused_api_is_not_stored(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from cli_helpers import ROOT
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SIMHARNESS_STORE": str(tmp_path / "store")}
+    done = subprocess.run([sys.executable, "-m", "simharness", "explore", f"{UNSUPPORTED}::raw-socket-connect",
+                           "--runs", "3"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    stored = [p for p in (tmp_path / "store").rglob("*") if p.is_file()] if (tmp_path / "store").exists() else []
+    assert not any("raw-socket" in p.read_text(errors="replace") for p in stored)
