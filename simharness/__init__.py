@@ -20,6 +20,7 @@ from simharness.explore.oracles.differential import DivergenceError, assert_same
 from simharness.explore.oracles.identical import IdenticalCheck, assert_identical, explore_identical, identical_outputs
 from simharness.outcome import Exploration, Failure, FoundFailure, RunResult, TraceStep
 from simharness.explore.runner import DEFAULT_STORE, ExploreOptions, explore, explore_variant, replay, run_strategy
+from simharness.explore.schedules import run_schedule
 from simharness.scenario import Scenario, scenario
 from simharness.engine.schedule import Decision, Schedule
 from simharness.explore.store import FailureStore
@@ -34,5 +35,5 @@ __all__ = [
     "Strategy", "TargetError", "TraceStep", "UnsupportedInSimulation", "assert_identical",
     "assert_same_as_sequential", "check_determinism", "explore_identical", "identical_outputs", "checkpoint",
     "explore", "explore_variant", "invariant", "load_file", "replay", "resolve", "resolve_one",
-    "run_strategy", "scenario",
+    "run_schedule", "run_strategy", "scenario",
 ]

@@ -22,8 +22,8 @@ from simharness.cli.app import app
 from simharness.cli.common import EXIT_FOUND, EXIT_OK, JsonOption, emit_json, note, say
 
 WorkersOption = Annotated[str | None, typer.Option(
-    "--workers", "-j", metavar="N", help="Run schedules in N worker processes ('auto' = CPUs; default 1: "
-    "in this process). The result does not depend on N.")]
+    "--workers", "-j", metavar="N", help="Run schedules in N worker processes ('auto' = CPUs); a schedule "
+    "that kills its process is then reported as a crash. Default: in this process. The result does not depend on N.")]
 CountOption = Annotated[bool, typer.Option(
     "--count-outcomes", help="Run all N schedules and count each distinct outcome (pass, each failure "
     "kind and message) with its first run, instead of stopping at the first failure.")]
@@ -55,13 +55,14 @@ def open_executor(workers: str | None, cluster: str | None) -> Executor | None:
         if workers is not None:
             raise ConfigError("--workers sets the size of --cluster local; a remote cluster has its own workers")
         return ClusterExecutor.connect(cluster)
-    return ProcessPool(count) if count > 1 else None
+    # Without --workers: this process (fastest start). With --workers N, even 1: worker
+    # processes, so a schedule that kills its process is a crash outcome, not the tool's end.
+    return ProcessPool(count) if workers is not None else None
 
 
 def check_strategy(strategy: str, workers: str | None, shard: str | None, cluster: str | None) -> None:
     """dfs and fifo choose schedules in sequence: refuse what would spread them out."""
-    if strategy in ("dfs", "fifo") and (cluster is not None or shard is not None or
-                                          (workers is not None and workers.strip() not in ("1",))):
+    if strategy in ("dfs", "fifo") and (cluster is not None or shard is not None or workers is not None):
         raise ConfigError(f"--strategy {strategy} chooses each schedule from the ones before it and runs in one "
                           "process: use random or pct with --workers, --shard or --cluster")
 
