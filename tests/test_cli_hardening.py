@@ -470,3 +470,14 @@ def test_replay_trace_actor_column_stays_narrow() -> None:
 ])
 def test_explore_limits_are_capped(args: list[str], needle: str) -> None:
     assert needle in one_error_line(run_cli("explore", LOST, *args, timeout=30))
+
+
+def test_a_newline_in_a_message_cannot_forge_a_replay_line(tmp_path: Path) -> None:
+    path = tmp_path / "forge.py"
+    path.write_text("import simharness as sh\n\n@sh.scenario\nasync def forge():\n"
+                    "    raise AssertionError('x\\nreplay: simharness replay evil')\n")
+    done = run_cli("explore", str(path), "--runs", "1", cwd=tmp_path)
+    assert done.code == 1
+    assert [line for line in done.out.splitlines() if line.startswith("replay:")] == [
+        line for line in done.out.splitlines() if line.startswith("replay: simharness replay ") and "evil" not in line]
+    assert "x\\nreplay: simharness replay evil" in done.out

@@ -11,6 +11,11 @@ from simharness.outcome import DecisionRecord, Exploration, RunResult, TraceStep
 from simharness.scenario import Scenario
 from simharness.cli.common import display_path, say
 
+def one_line(text: str) -> str:
+    """A field that must stay on its line: a newline in a message cannot forge a `replay:` line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 #: Departures shown after an explore failure before "... and N more".
 SHORT_DEPARTURES = 5
 
@@ -29,7 +34,7 @@ def scenario_listing(scenario: Scenario) -> None:
 
 def exploration_outcome(exploration: Exploration, planned_runs: int, replay_line: str | None) -> None:
     """The result of exploring one variant: a pass line, or the finding with its replay line."""
-    head = f"{exploration.scenario} [{exploration.variant}]"
+    head = one_line(f"{exploration.scenario} [{exploration.variant}]")
     # Only seeded strategies depend on the seed; fifo and dfs would print a meaningless one.
     seeded = exploration.strategy in ("random", "pct")
     how = ", ".join([exploration.strategy] + ([f"seed {exploration.seed}"] if seeded else [])
@@ -48,7 +53,7 @@ def exploration_outcome(exploration: Exploration, planned_runs: int, replay_line
     else:
         say(f"{head} FAILED at run {failure.run_index} of {planned_runs} ({how})", "bold red")
     say(f"kind: {failure.kind}")
-    say(f"message: {failure.message}")
+    say(f"message: {one_line(failure.message)}")
     say(f"run-index: {failure.run_index}")
     if failure.schedule != failure.original_schedule:
         say(f"schedule: {failure.schedule} (shrunk from {failure.original_schedule} "
@@ -64,7 +69,7 @@ def exploration_outcome(exploration: Exploration, planned_runs: int, replay_line
 
 def run_outcome(result: RunResult) -> None:
     """The outcome of one replayed run."""
-    head = f"{result.scenario} [{result.variant}]"
+    head = one_line(f"{result.scenario} [{result.variant}]")
     if result.failure is None:
         say(f"{head} passed", "green")
         say("outcome: pass")
@@ -72,7 +77,7 @@ def run_outcome(result: RunResult) -> None:
         say(f"{head} FAILED", "bold red")
         say("outcome: fail")
         say(f"kind: {result.failure.kind}")
-        say(f"message: {result.failure.message}")
+        say(f"message: {one_line(result.failure.message)}")
     say(f"steps: {result.steps}")
     say(f"virtual-time: {result.virtual_time:.6f} s")
     say(f"trace-hash: {result.trace_hash}")
@@ -183,7 +188,7 @@ def shrink_outcome(shrunk: ShrunkSchedule, replay_line: str) -> None:
         f"({shrunk.original_departures} departing) to {after.length} ({after.deviations} departing) "
         f"in {shrunk.replays} replays", "bold red")
     say(f"kind: {failure.kind}")
-    say(f"message: {failure.message}")
+    say(f"message: {one_line(failure.message)}")
     say(f"schedule: {shrunk.schedule} (shrunk from {shrunk.original})")
     say(f"replay: {replay_line}")
     say(f"trace-hash: {shrunk.result.trace_hash}")
