@@ -83,7 +83,8 @@ def explore_html(document: dict[str, Any], explorations: list[Exploration], scen
     """`explore --html`: the explore document, each failure with its detailed replay under "detail"."""
     results = []
     for entry, exploration in zip(document["results"], explorations):
-        if exploration.failure is not None:
+        # A crash is not replayed here: the schedule killed the worker process running it.
+        if exploration.failure is not None and exploration.failure.kind != "crash":
             scenario = next(s for s in scenarios if s.name == exploration.scenario)
             entry = {**entry, "detail": failure_detail(document["target"], scenario, exploration.variant,
                                                        exploration.failure.schedule, settings)}

@@ -128,7 +128,7 @@ def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | 
                                             options.shrink)
     if campaign is not None:
         runs = campaign.runs
-    if failure is not None:
+    if failure is not None and failure.kind != "crash":  # a crash is never replayed in this process
         remembered.remember(failure, strategy=options.strategy, seed=options.seed, depth=options.depth,
                             runs=options.runs, superseded=stored_from)
     exhausted = bool(getattr(strategy, "exhausted", False))

@@ -32,10 +32,32 @@ def _summary(results: Sequence[dict[str, Any]]) -> str:
     return table(("scenario", "variant", "strategy", "schedules", "outcome", "message"), rows)
 
 
+def _outcome_table(result: dict[str, Any], ident: str) -> str:
+    """`explore --count-outcomes`: each distinct outcome with its count, share and first run."""
+    rows = [r for r in result.get("outcomes") or () if isinstance(r, dict)]
+    total = sum(int(r.get("count") or 0) for r in rows) or 1
+    cells = []
+    for row in rows:
+        count = int(row.get("count") or 0)
+        outcome = str(row.get("outcome"))
+        label = "pass" if outcome == "pass" else f"{row.get('kind')}"
+        verdict = tag("span", esc(label), cls="verdict good" if outcome == "pass" else "verdict bad")
+        cells.append([esc(count), esc(f"{100.0 * count / total:.2f} %"), esc(row.get("first_run")), verdict,
+                      esc(row.get("first_message") or ""),
+                      tag("code", esc(row.get("first_schedule") or "")) if outcome != "pass" else ""])
+    head = tag("h2", esc(f"Outcomes of {result.get('scenario')} [{result.get('variant')}]: {total} runs"))
+    return tag("section", head + table(("count", "share", "first run", "outcome", "message", "first schedule"),
+                                       cells), cls="card", id=ident)
+
+
 def explore_sections(document: dict[str, Any], dirs: Sequence[Path]) -> str:
-    """Summary table, then one block per failure (with its timeline when the detail is there)."""
+    """Summary table, outcome tables of counted explorations, then one block per failure."""
     results = [r for r in document.get("results") or () if isinstance(r, dict)]
     sections = [tag("section", tag("h2", "Exploration") + _summary(results), cls="card", id="explore-summary")]
+    for n, result in enumerate(results, 1):
+        campaign = result.get("campaign")
+        if isinstance(campaign, dict) and campaign.get("count_all"):
+            sections.append(_outcome_table(result, f"r{n}-outcomes"))
     for n, result in enumerate(results, 1):
         failure = result.get("failure")
         if not isinstance(failure, dict):

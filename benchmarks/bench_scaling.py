@@ -1,0 +1,93 @@
+"""Measure explore's executors (issue 17): in-process, worker processes, a local Dask cluster.
+
+    python benchmarks/bench_scaling.py [TARGET] [--variant V] [--runs 10000] [--strategy pct] [--repeat 1]
+
+Runs `simharness explore TARGET --count-outcomes --json` (every schedule, no early
+stop) once per configuration and prints one markdown table: wall time of the whole
+command (start-up included), schedules per second, and the ratios the issue sets
+targets for:
+
+* `--workers 2` vs `--workers 1`: speed-up on 2 cores, target >= 1.8x;
+* `--cluster local --workers 2` vs `--workers 2`: overhead, target <= 15 %;
+* `--workers 1` vs in-process: cost per schedule in a worker, target <= 1.1x.
+
+It also checks that every configuration printed the same outcome table (the result
+must not depend on the executor) and says so. The default target is a catalogue
+scenario with short schedules, where per-schedule overhead shows most.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CONFIGS: dict[str, tuple[str, ...]] = {
+    "in-process": (),
+    "--workers 1": ("--workers", "1"),
+    "--workers 2": ("--workers", "2"),
+    "--cluster local --workers 2": ("--cluster", "local", "--workers", "2"),
+}
+
+
+def run(target: str, variant: str, runs: int, strategy: str, extra: tuple[str, ...]) -> tuple[float, list[dict]]:
+    command = [sys.executable, "-m", "simharness", "explore", target, "--variant", variant, "--runs", str(runs),
+               "--strategy", strategy, "--count-outcomes", "--json", *extra]
+    env = {**os.environ, "SIMHARNESS_STORE": "off"}
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()}")
+    outcomes = json.loads(done.stdout)["results"][0]["outcomes"]
+    return elapsed, outcomes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("target", nargs="?", default="clear-all-toctou")
+    parser.add_argument("--variant", default="buggy")
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--strategy", default="pct")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per configuration; the best time counts")
+    parser.add_argument("--only", action="append", choices=list(CONFIGS), help="measure only these configurations")
+    args = parser.parse_args()
+    times: dict[str, float] = {}
+    tables: dict[str, list[dict]] = {}
+    for name, extra in CONFIGS.items():
+        if args.only and name not in args.only:
+            continue
+        best = float("inf")
+        for _ in range(args.repeat):
+            elapsed, outcomes = run(args.target, args.variant, args.runs, args.strategy, extra)
+            best = min(best, elapsed)
+            tables[name] = outcomes
+        times[name] = best
+        print(f"{name}: {best:.1f} s", file=sys.stderr)
+    print(f"{args.target} [{args.variant}], {args.strategy}, {args.runs} schedules, --count-outcomes, "
+          f"{os.cpu_count()} CPUs\n")
+    print("| configuration | wall time (s) | schedules/s |")
+    print("|---|---:|---:|")
+    for name, elapsed in times.items():
+        print(f"| `{name}` | {elapsed:.1f} | {args.runs / elapsed:.0f} |")
+    ratios = [("speed-up, time of `--workers 1` / time of `--workers 2` (target >= 1.8)", "--workers 1",
+               "--workers 2"),
+              ("overhead, `--cluster local --workers 2` / `--workers 2` (target <= 1.15)",
+               "--cluster local --workers 2", "--workers 2"),
+              ("cost per schedule, `--workers 1` / in-process (target <= 1.1)", "--workers 1", "in-process")]
+    print()
+    for label, a, b in ratios:
+        if a in times and b in times:
+            print(f"* {label}: {times[a] / times[b]:.2f}")
+    same = len({json.dumps(t, sort_keys=True) for t in tables.values()}) == 1
+    print(f"* outcome tables identical across configurations: {'yes' if same else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()
