@@ -107,7 +107,8 @@ class DaskExecutor:
     def local(cls, workers: int) -> DaskExecutor:
         """Start a `LocalCluster` of `workers` one-thread worker processes on this machine."""
         distributed = _distributed()
-        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+        # Threads are enough: every batch runs in a simharness worker process of its own thread.
+        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
                                            dashboard_address=None, silence_logs=logging.ERROR)
         try:
             return cls(distributed.Client(cluster, set_as_default=False), cluster)

@@ -1,7 +1,8 @@
 """The worker process of `--workers N`: one reused controlled loop, batches in, outcomes out.
 
 Protocol on the connection (pickled tuples), parent to worker:
-  ("batch", spec, indices)   run them in order, one ("outcome", o) each, then ("done",)
+  ("batch", spec, indices, careful)  run them in order; ("outcomes", [o, ...]) at the end
+                             (at once after a failure, after each when careful), then ("done",)
   ("limit", index)           stop-at-first: skip the rest of the batch above `index`
   ("record", spec, index)    run one schedule sending ("decision", i, options, fp) per
                              decision, then ("recorded", o): used to recover the
@@ -25,7 +26,7 @@ from multiprocessing.connection import Connection
 from simharness.engine.schedule import fingerprint
 from simharness.engine.strategies.base import Option, Strategy
 from simharness.errors import SimharnessError
-from simharness.explore.schedules import CampaignSpec, ScheduleRunner, outcome_of
+from simharness.explore.schedules import CampaignSpec, ScheduleOutcome, ScheduleRunner, outcome_of
 
 _PR_SET_PDEATHSIG = 1
 
@@ -60,8 +61,16 @@ class _Recording:
         self.inner.end_run()
 
 
-def _batch(runner: ScheduleRunner, conn: Connection, spec: CampaignSpec, indices: Sequence[int]) -> None:
+def _batch(runner: ScheduleRunner, conn: Connection, spec: CampaignSpec, indices: Sequence[int],
+           careful: bool) -> None:
+    """Run a batch; outcomes go back in one message at its end, or one by one when `careful`.
+
+    A failure is sent at once (stop-at-first needs it early). The parent re-runs the
+    unreported part of a batch whose worker died as a careful batch, to learn which
+    schedule killed it.
+    """
     limit = None
+    done: list[ScheduleOutcome] = []
     for index in indices:
         while conn.poll():
             message = conn.recv()
@@ -71,7 +80,12 @@ def _batch(runner: ScheduleRunner, conn: Connection, spec: CampaignSpec, indices
                 limit = message[1] if limit is None else min(limit, message[1])
         if limit is not None and index > limit:
             break
-        conn.send(("outcome", outcome_of(index, runner.run(spec, index))))
+        outcome = outcome_of(index, runner.run(spec, index))
+        done.append(outcome)
+        if careful or outcome.failed:
+            conn.send(("outcomes", done))
+            done = []
+    conn.send(("outcomes", done))
     conn.send(("done",))
 
 
@@ -90,7 +104,7 @@ def worker_main(conn: Connection, parent: int) -> None:
                 return
             try:
                 if message[0] == "batch":
-                    _batch(runner, conn, message[1], message[2])
+                    _batch(runner, conn, message[1], message[2], message[3])
                 elif message[0] == "record":
                     spec, index = message[1], message[2]
                     result = runner.run(spec, index, wrap=lambda s: _Recording(s, conn))  # type: ignore[arg-type,return-value]

@@ -93,6 +93,7 @@ class Helper:
             pass
         self.pending: deque[int] = deque()  # indices of the current batch without an outcome yet
         self.busy = False
+        self.careful = False  # the current batch reports each outcome as soon as it is known
 
     def waitables(self) -> list[object]:
         return [self.conn] + ([self.sentinel] if self.sentinel is not None else [])
@@ -148,7 +149,8 @@ class ProcessPool:
 
     def run(self, spec: CampaignSpec, indices: Sequence[int], *, stop_at_first: bool, sink: Sink) -> None:
         size = batch_size(len(indices), self.workers)
-        queue: deque[list[int]] = deque(list(indices[i:i + size]) for i in range(0, len(indices), size))
+        queue: deque[tuple[list[int], bool]] = deque((list(indices[i:i + size]), False)
+                                                     for i in range(0, len(indices), size))
         lowest: int | None = None
         try:
             while True:
@@ -161,13 +163,14 @@ class ProcessPool:
                 for worker in self._pool:
                     if worker.busy or not queue:
                         continue
-                    if stop_at_first and lowest is not None and queue[0][0] > lowest:
+                    if stop_at_first and lowest is not None and queue[0][0][0] > lowest:
                         queue.clear()
                         break
-                    batch = queue.popleft()
+                    batch, careful = queue.popleft()
                     worker.pending = deque(batch)
+                    worker.careful = careful
                     worker.busy = True
-                    worker.send(("batch", spec, batch))
+                    worker.send(("batch", spec, batch, careful))
                 busy = [w for w in self._pool if w.busy]
                 if not busy:
                     return
@@ -194,13 +197,13 @@ class ProcessPool:
         try:
             while worker.conn.poll():
                 message = worker.conn.recv()
-                if message[0] == "outcome":
-                    outcome: ScheduleOutcome = message[1]
-                    if worker.pending and worker.pending[0] == outcome.index:
-                        worker.pending.popleft()
-                    sink(outcome)
-                    if outcome.failed and (found is None or outcome.index < found):
-                        found = outcome.index
+                if message[0] == "outcomes":
+                    for outcome in message[1]:
+                        if worker.pending and worker.pending[0] == outcome.index:
+                            worker.pending.popleft()
+                        sink(outcome)
+                        if outcome.failed and (found is None or outcome.index < found):
+                            found = outcome.index
                 elif message[0] == "done":
                     worker.busy = False
                     worker.pending.clear()
@@ -210,14 +213,22 @@ class ProcessPool:
             worker.join(5)
         return found
 
-    def _replace(self, worker: Helper, spec: CampaignSpec, sink: Sink, queue: deque[list[int]]) -> int | None:
-        """A worker died: report its schedule as a crash, start another, requeue the rest."""
+    def _replace(self, worker: Helper, spec: CampaignSpec, sink: Sink,
+                 queue: deque[tuple[list[int], bool]]) -> int | None:
+        """A worker died: find the schedule that killed it, report it as a crash, requeue the rest.
+
+        Outcomes come back per batch, so the unreported part of a batch is first run
+        again carefully (outcome by outcome); a worker that dies then names its killer.
+        """
         worker.join(5)
         exitcode = worker.exitcode
         pending = list(worker.pending)
         worker.kill()
         self._pool.remove(worker)
         if not pending:
+            return None
+        if not worker.careful:
+            queue.appendleft((pending, True))
             return None
         killer = pending[0]
         message = crash_message(exitcode)
@@ -228,7 +239,7 @@ class ProcessPool:
         else:
             sink(ScheduleOutcome(killer, "crash", "crash", message))
         if pending[1:]:
-            queue.appendleft(pending[1:])
+            queue.appendleft((pending[1:], False))
         return killer
 
     def _record_crash(self, spec: CampaignSpec, index: int, message: str) -> ScheduleOutcome:
