@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from simharness.errors import ConfigError, ScenarioLoadError, SimharnessError
@@ -136,7 +136,9 @@ class DaskExecutor:
                                         "(workers must see the same files at the same paths)")
         self._checked.add(key)
 
-    def run(self, spec: CampaignSpec, indices: Sequence[int], *, stop_at_first: bool, sink: Sink) -> None:
+    def run(self, spec: CampaignSpec, indices: Sequence[int], *, stop_at_first: bool, sink: Sink,
+            flush: Callable[[], object] | None = None) -> None:
+        """Run the batches on the cluster; `flush` is called after each batch's outcomes went to `sink`."""
         distributed = _distributed()
         self._check(spec)
         slots = self._slots()
@@ -152,7 +154,7 @@ class DaskExecutor:
 
         try:
             with self.client.as_current():
-                self._loop(distributed, batches, started, submit, sink, stop_at_first, slots)
+                self._loop(distributed, batches, started, submit, sink, stop_at_first, slots, flush)
         except BaseException:
             for future in started:
                 future.cancel()
@@ -160,7 +162,7 @@ class DaskExecutor:
 
     @staticmethod
     def _loop(distributed: Any, batches: list[list[int]], started: dict[Any, int], submit: Any, sink: Sink,
-              stop_at_first: bool, slots: int) -> None:
+              stop_at_first: bool, slots: int, flush: Callable[[], object] | None) -> None:
         lowest: int | None = None
         while batches or started:
             while batches and len(started) < 2 * slots:
@@ -178,6 +180,8 @@ class DaskExecutor:
                     sink(outcome)
                     if stop_at_first and outcome.failed and (lowest is None or outcome.index < lowest):
                         lowest = outcome.index
+                if flush is not None:
+                    flush()
             if lowest is not None:  # batches above the lowest failure cannot change the answer
                 batches[:] = [b for b in batches if b[0] < lowest]
                 for other, first in list(started.items()):

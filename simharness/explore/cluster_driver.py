@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection, wait
 from simharness.engine.realtime import monotonic
 from simharness.errors import ConfigError, SimharnessError
 from simharness.explore.campaign import Sink
-from simharness.explore.schedules import CampaignSpec
+from simharness.explore.schedules import CampaignSpec, ScheduleOutcome
 from simharness.explore.workers import Helper
 
 #: Seconds to import Dask and start or reach a cluster before giving up.
@@ -79,7 +79,8 @@ class ClusterExecutor:
                 message = self._receive(None, "running schedules")
                 if message[0] == "done":
                     return
-                sink(message[1])  # type: ignore[arg-type]
+                for outcome in message[1]:  # type: ignore[attr-defined]
+                    sink(outcome)
         except BaseException:
             self.close()  # Ctrl-C or an error: stop the cluster's work now
             raise
@@ -115,8 +116,11 @@ def driver_main(conn: Connection, parent: int, address: str, workers: int) -> No
             if message is None:
                 return
             _, spec, indices, stop_at_first = message
+            buffer: list[ScheduleOutcome] = []
             try:
-                executor.run(spec, indices, stop_at_first=stop_at_first, sink=lambda o: conn.send(("outcome", o)))
+                # Outcomes go back a batch at a time: the explorer's share of the work stays small.
+                executor.run(spec, indices, stop_at_first=stop_at_first, sink=buffer.append,
+                             flush=lambda: (conn.send(("outcomes", list(buffer))), buffer.clear()))
                 conn.send(("done",))
             except SimharnessError as error:
                 conn.send(("error", str(error)))
