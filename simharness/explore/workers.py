@@ -227,7 +227,7 @@ class ProcessPool:
         self._pool.remove(worker)
         if not pending:
             return None
-        if not worker.careful:
+        if not worker.careful and len(pending) > 1:
             queue.appendleft((pending, True))
             return None
         killer = pending[0]
