@@ -86,7 +86,7 @@ def test_pingpong_fails_only_when_preemption_is_asked_for() -> None:
                                  RunSettings(preemptive=True))
     assert preemptive.failure is not None and preemptive.failure.preemptive
     assert "preemptive mode" in preemptive.failure.message
-    assert preemptive.failure.schedule.startswith("s1p-")
+    assert preemptive.failure.schedule.startswith(f"s1p{sys.version_info[1]}-")
     rerun = replay(scenario, "default", preemptive.failure.schedule)
     assert rerun.failure is not None and rerun.trace_hash == preemptive.failure.trace_hash
 

@@ -165,7 +165,8 @@ class Execution:
         # Scenario and variant are part of what is hashed: two scenarios (or variants) whose
         # steps happen to look alike must not print the same trace hash.
         trace_hash = observer.digest(f"{failure.kind if failure else 'pass'}|{self.scenario.name}|{self.variant}")
-        schedule = schedule_from(self.scenario.name, self.variant, settings.preemptive, loop.decisions)
+        schedule = schedule_from(self.scenario.name, self.variant, settings.preemptive, loop.decisions,
+                                 trace_hash)
         result = RunResult(
             scenario=self.scenario.name, variant=self.variant, failure=failure, schedule=schedule,
             trace_hash=trace_hash, steps=loop.steps, virtual_time=loop.time(),
@@ -188,6 +189,11 @@ class Execution:
 
     @staticmethod
     def _after_return(loop: ControlledLoop) -> Failure | None:
+        if not loop.callback_errors and any(not t.done() for t in loop.tasks):
+            try:
+                loop.quiesce()
+            except RunAborted as aborted:
+                return Failure(aborted.kind, aborted.message)  # type: ignore[arg-type]
         if loop.callback_errors:
             return Failure("exception", loop.callback_errors[0])
         died = loop.unretrieved_exceptions()

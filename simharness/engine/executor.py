@@ -11,6 +11,20 @@ from typing import Any
 _state = threading.local()
 
 
+def mark_posts(kind: str | None) -> None:
+    """Declare the current thread's loop posts as completions of independent operations.
+
+    Such posts may overtake each other's (two operations running in parallel finish in
+    either order); `kind` names them in options ("thread", "sqlite"); None undoes it.
+    """
+    _state.kind = kind
+
+
+def posting_kind() -> str | None:
+    """The completion kind declared for the current thread's posts, if any."""
+    return getattr(_state, "kind", None)
+
+
 class ThreadPerItemExecutor(Executor):
     """The default executor in simulation: one named thread per work item.
 
@@ -41,24 +55,19 @@ class ThreadPerItemExecutor(Executor):
                 outcome = (result, None)
             # Setting the future posts asyncio's completion callback to the loop: mark
             # it, since completions of parallel work items may arrive in either order.
-            _state.completing = True
+            mark_posts("thread")
             try:
                 if outcome[1] is not None:
                     future.set_exception(outcome[1])
                 else:
                     future.set_result(outcome[0])
             finally:
-                _state.completing = False
+                mark_posts(None)
 
         thread = threading.Thread(target=work, name=f"simharness-work-{self._count}", daemon=True)
         self._threads.append(thread)
         self._unstarted.append(thread)
         return future
-
-    @staticmethod
-    def completing() -> bool:
-        """True inside the current thread's post of a work item's result."""
-        return getattr(_state, "completing", False)
 
     def start_pending(self) -> None:
         """Start the threads of items submitted since the last call."""

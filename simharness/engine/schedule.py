@@ -6,10 +6,16 @@ native asyncio order), how many options there were, and a one-byte fingerprint o
 who those options were, so a replay notices when it no longer follows the run it
 came from.
 
-Text form, version 1: ``s1`` + mode (``f`` faithful, ``p`` preemptive) + ``-`` + a
-six-character scope naming the scenario and variant + (when there are decisions)
-``-`` + the decisions in lowercase base32. It only uses ``[a-z0-9-]``, so it can be
-pasted into a shell without quoting.
+Text form, version 1: ``s1`` + mode (``f`` faithful, ``p`` preemptive) + the minor
+version of the Python it was recorded on (``11`` for 3.11; absent in schedules from
+before it was recorded) + ``-`` + a six-character scope naming the scenario and variant
++ (when there are decisions) ``-`` + the decisions in lowercase base32, ending with two
+bytes of the run's trace hash. It only uses ``[a-z0-9-]``, so it can be pasted into a
+shell without quoting.
+
+The Python version and the trace digest let a replay say *where* it stopped following
+the recording ("recorded on 3.11, replaying on 3.12: asyncio differs here") instead of
+silently producing another trace.
 
 Decisions up to the last one that left the default order are kept in full; the
 default decisions after it are kept as a count and a two-byte digest of who their
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import sys
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -105,6 +112,10 @@ class Schedule:
     decisions: tuple[Decision, ...] = ()
     tail: int = 0
     tail_digest: int = 0
+    #: Minor version of the Python 3 the run was recorded on (0: not recorded).
+    python: int = sys.version_info[1]
+    #: The first two bytes of the recorded run's trace hash (0: not recorded).
+    trace_digest: int = 0
 
     @property
     def indices(self) -> tuple[int, ...]:
@@ -130,12 +141,14 @@ class Schedule:
         folded = self.decisions[end:]
         if self.tail:  # a tail after unfolded defaults: digest continues from them
             raise ValueError("cannot fold decisions in front of an existing tail")
-        return Schedule(self.scope, self.preemptive, self.decisions[:end], len(folded), tail_digest(folded))
+        return Schedule(self.scope, self.preemptive, self.decisions[:end], len(folded), tail_digest(folded),
+                        self.python, self.trace_digest)
 
     def encode(self) -> str:
         compact = self.compact() if not self.tail else self
-        head = f"{VERSION_PREFIX}{'p' if self.preemptive else 'f'}-{self.scope}"
-        if not compact.length:
+        version = str(self.python) if self.python else ""
+        head = f"{VERSION_PREFIX}{'p' if self.preemptive else 'f'}{version}-{self.scope}"
+        if not compact.length and not self.trace_digest:
             return head
         raw = bytearray()
         _varint(len(compact.decisions), raw)
@@ -146,6 +159,8 @@ class Schedule:
         _varint(compact.tail, raw)
         if compact.tail:
             raw += compact.tail_digest.to_bytes(2, "big")
+        if self.trace_digest:
+            raw += self.trace_digest.to_bytes(2, "big")
         packed = zlib.compress(bytes(raw), 9)
         body = bytes([_DEFLATED]) + packed if len(packed) < len(raw) else bytes([_RAW]) + raw
         return f"{head}-{base64.b32encode(body).decode().rstrip('=').lower()}"
@@ -154,16 +169,18 @@ class Schedule:
     def decode(cls, text: str) -> Schedule:
         text = text.strip()
         parts = text.split("-")
-        if len(parts) not in (2, 3) or len(parts[0]) != 3 or not parts[0].startswith(VERSION_PREFIX):
+        if (len(parts) not in (2, 3) or len(parts[0]) not in (3, 4, 5) or not parts[0].startswith(VERSION_PREFIX)
+                or not parts[0][3:].isdigit() and parts[0][3:]):
             raise ScheduleDecodeError(f"not a simharness schedule: {text!r}")
         mode = parts[0][2]
+        python = int(parts[0][3:] or 0)
         if mode not in "fp":
             raise ScheduleDecodeError(f"unknown schedule mode {mode!r} in {text!r}")
         scope = parts[1]
         if len(scope) != 6:
             raise ScheduleDecodeError(f"malformed schedule scope in {text!r}")
         decisions: list[Decision] = []
-        tail = digest = 0
+        tail = digest = trace = 0
         if len(parts) == 3:
             body = parts[2].upper()
             try:
@@ -197,10 +214,12 @@ class Schedule:
                 if pos + 2 > len(data):
                     raise ScheduleDecodeError("schedule is truncated")
                 digest, pos = int.from_bytes(data[pos:pos + 2], "big"), pos + 2
+            if python and pos + 2 == len(data):
+                trace, pos = int.from_bytes(data[pos:pos + 2], "big"), pos + 2
             if pos != len(data):
                 raise ScheduleDecodeError(f"schedule has trailing data: {text!r}")
         return cls(scope=scope, preemptive=mode == "p", decisions=tuple(decisions), tail=tail,
-                   tail_digest=digest)
+                   tail_digest=digest, python=python, trace_digest=trace)
 
     def check_scope(self, scenario: str, variant: str) -> None:
         """Raise `ScheduleDecodeError` unless this schedule was made for scenario/variant."""
@@ -210,6 +229,16 @@ class Schedule:
             )
 
 
-def schedule_from(scenario: str, variant: str, preemptive: bool, decisions: Sequence[Decision]) -> Schedule:
-    """The compact schedule of a run that made `decisions`."""
-    return Schedule(scope_of(scenario, variant), preemptive, tuple(decisions)).compact()
+def schedule_from(scenario: str, variant: str, preemptive: bool, decisions: Sequence[Decision],
+                  trace_hash: str = "") -> Schedule:
+    """The compact schedule of a run that made `decisions` (and left trace `trace_hash`)."""
+    trace = int(trace_hash[:4], 16) if trace_hash else 0
+    return Schedule(scope_of(scenario, variant), preemptive, tuple(decisions), trace_digest=trace).compact()
+
+
+def recorded_on(schedule: Schedule) -> str:
+    """"recorded on 3.11, replaying on 3.12: " when the versions differ, else ""."""
+    here = sys.version_info[1]
+    if schedule.python and schedule.python != here:
+        return f"recorded on 3.{schedule.python}, replaying on 3.{here}: asyncio differs here: "
+    return ""

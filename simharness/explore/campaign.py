@@ -172,7 +172,12 @@ def run_campaign(spec: CampaignSpec, executor: Executor, *, runs: int, shard: Sh
     try:
         if spec.strategy == "pct":
             first: list[ScheduleOutcome] = []
-            executor.run(spec, [1], stop_at_first=False, sink=lambda o: (first.append(o), sink(o)))
+
+            def calibrate(outcome: ScheduleOutcome) -> None:
+                first.append(outcome)
+                sink(outcome)
+
+            executor.run(spec, [1], stop_at_first=False, sink=calibrate)
             spec = spec.calibrated(first[0] if first[0].outcome != "crash" else
                                    ScheduleOutcome(1, "crash"))
         todo = [i for i in mine if not (i == 1 and spec.strategy == "pct")]

@@ -117,10 +117,13 @@ def driver_main(conn: Connection, parent: int, address: str, workers: int) -> No
                 return
             _, spec, indices, stop_at_first = message
             buffer: list[ScheduleOutcome] = []
+
+            def flush() -> None:  # outcomes go back a batch at a time: the explorer's share stays small
+                conn.send(("outcomes", list(buffer)))
+                buffer.clear()
+
             try:
-                # Outcomes go back a batch at a time: the explorer's share of the work stays small.
-                executor.run(spec, indices, stop_at_first=stop_at_first, sink=buffer.append,
-                             flush=lambda: (conn.send(("outcomes", list(buffer))), buffer.clear()))
+                executor.run(spec, indices, stop_at_first=stop_at_first, sink=buffer.append, flush=flush)
                 conn.send(("done",))
             except SimharnessError as error:
                 conn.send(("error", str(error)))

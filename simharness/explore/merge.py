@@ -73,12 +73,12 @@ def _merge_group(parts: list[tuple[str, Exploration]]) -> Exploration:
     first_path, first = parts[0]
     info = first.campaign
     assert info is not None
-    for key in IDENTITY + CAMPAIGN_IDENTITY:
-        values = {getattr(e, key) if key in IDENTITY else getattr(e.campaign, key) for _, e in parts}
+    for name in IDENTITY + CAMPAIGN_IDENTITY:
+        values = {getattr(e, name) if name in IDENTITY else getattr(e.campaign, name) for _, e in parts}
         if len(values) > 1:
             paths = ", ".join(p for p, _ in parts)
             raise ConfigError(f"{paths} are shards of different explorations of {first.scenario} "
-                              f"[{first.variant}] ({_describe(key, values)})")
+                              f"[{first.variant}] ({_describe(name, values)})")
     shards = sorted(e.campaign.shard for _, e in parts if e.campaign)
     if shards != list(range(1, info.shards + 1)):
         repeated = sorted({s for s in shards if shards.count(s) > 1})

@@ -16,7 +16,7 @@ from simharness.explore.schedules import INDEXED_STRATEGIES, ScheduleOutcome, ma
 from simharness.outcome import CampaignInfo, Exploration, FoundFailure, RunResult
 from simharness.engine.realtime import perf_counter
 from simharness.scenario import Scenario
-from simharness.engine.schedule import Schedule
+from simharness.engine.schedule import Schedule, recorded_on
 from simharness.engine.strategies import ReplayStrategy, make_strategy
 from simharness.engine.strategies.base import Strategy
 from simharness.explore.store import FailureStore, StoreArg, StoreSession as _StoreSession
@@ -192,8 +192,20 @@ def _replay_in(execution: Execution, schedule: Schedule, *, detail: bool = False
                           f"{'add' if schedule.preemptive else 'drop'} --preemptive to replay it")
     strategy = ReplayStrategy(schedule)
     strategy.begin_run(1)
-    result = execution.run(strategy, detail=detail)
-    strategy.end_run()
+    version_note = recorded_on(schedule)
+    try:
+        result = execution.run(strategy, detail=detail)
+        strategy.end_run()
+    except ScheduleDivergence as error:
+        if not version_note:
+            raise
+        raise ScheduleDivergence(error.step, version_note + error.detail) from None
+    if schedule.trace_digest and result.trace_hash[:4] != f"{schedule.trace_digest:04x}":
+        # Every recorded decision was followed, yet the run took other steps between them.
+        raise ScheduleDivergence(
+            schedule.length, f"{version_note}the run followed every recorded decision but took "
+            f"different steps (trace {result.trace_hash} does not match the recording); "
+            "compare `replay --trace` on both")
     return result
 
 

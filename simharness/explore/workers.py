@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 from multiprocessing.connection import Connection, wait
 
 from simharness.engine.realtime import monotonic
@@ -95,7 +96,7 @@ class Helper:
         self.busy = False
         self.careful = False  # the current batch reports each outcome as soon as it is known
 
-    def waitables(self) -> list[object]:
+    def waitables(self) -> list[Any]:
         return [self.conn] + ([self.sentinel] if self.sentinel is not None else [])
 
     def alive(self) -> bool:

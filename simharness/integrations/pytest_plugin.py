@@ -8,6 +8,7 @@ reported with the steps that departed from the default order and the one command
 that replays it (`--sim-replay SCHEDULE`). Unmarked tests are never touched.
 
 Precedence of settings: command line > marker > ini file > built-in default.
+(Just over ~300 lines: pytest's hooks for options, collection, running and reporting.)
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ deterministic per run: port 0 on a server counts up from 40000, client ports fro
 50000, in allocation order. Establishing a connection is an event the explorer
 schedules (key "conn-N>", the client->server stream); bytes travel as described in
 `simtransport`.
+
+Longer than ~300 lines on purpose: listeners, port allocation, address resolution and
+the option checks of `create_server`/`create_connection` are one model of one host's
+network; split, each part would reach into the others' state.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@
 `asyncio.subprocess.Process`) talks to; `ReadPipe` / `WritePipe` are its stdout,
 stderr and stdin. They hold the child's raw state; `simproc.ChildSource` decides
 when what they read is delivered (see its docstring).
+
+Just over ~300 lines: the subprocess transport interface plus three pipes, kept together
+because they share the child's file descriptors and reaping.
 """
 
 from __future__ import annotations

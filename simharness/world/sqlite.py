@@ -24,6 +24,10 @@ Outside simulation nothing is patched: the real backend uses aiosqlite and sqlit
 installed. sqlite3 used directly from other threads (for example `asyncio.to_thread`)
 is not serialized; its lock waits follow the real busy timeout (see
 docs/fragments/threads-processes.md).
+
+Longer than ~300 lines on purpose: the request serializer, the lock waits on the
+virtual clock and the connection/cursor classes that retry through them are one
+mechanism; split, each part would reach into the serializer's state.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from functools import partial
 from typing import Any
 
 from simharness.engine import execution
+from simharness.engine.executor import mark_posts
 from simharness.engine.loop import ControlledLoop
 from simharness.engine.realtime import monotonic as _real_monotonic
 
@@ -166,6 +171,9 @@ class _Serializer:
 
     def run(self, ticket: _Ticket, function: Callable[[], Any]) -> Any:
         """Run one request in its turn (called by the worker thread)."""
+        # Requests of different connections run in parallel in reality: their results
+        # may reach the loop in either order (this thread serves only requests).
+        mark_posts("sqlite")
         with self.cond:
             self._take_turn(ticket)
             ticket.state = "running"

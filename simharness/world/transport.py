@@ -8,6 +8,9 @@ runs it hands everything buffered (up to one `recv` worth) to the receiving
 protocol, like TCP coalescing segments. EOF and resets travel on the same key, after
 the data. `SimTransport` is the `asyncio.Transport` each end's protocol sees; it is
 built only on public asyncio APIs and `ControlledLoop.post_event`.
+
+Longer than ~300 lines on purpose: `asyncio.Transport` has a wide interface (flow
+control, buffer limits, half-close, abort, extra info) that one class must implement.
 """
 
 from __future__ import annotations
