@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -206,10 +207,14 @@ def test_ctrl_c_stops_every_worker_and_keeps_what_finished(tmp_path: Path) -> No
 def dask_cluster(tmp_path: Path) -> Iterator[str]:
     """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
     pytest.importorskip("distributed")
+    # The `dask` command of this interpreter's environment (a venv's bin/ need not be on PATH).
+    beside = Path(sys.executable).parent / "dask"
+    dask = str(beside) if beside.exists() else shutil.which("dask")
+    assert dask, "distributed is installed but its `dask` command is not found"
     scheduler_file = tmp_path / "scheduler.json"
     env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
     logs = open(tmp_path / "dask.log", "w")
-    processes = [subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
                                    "--no-dashboard", "--scheduler-file", str(scheduler_file)],
                                   stdout=logs, stderr=logs, env=env, start_new_session=True)]
     try:
@@ -218,7 +223,7 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
             time.sleep(0.1)
         address = json.loads(scheduler_file.read_text())["address"]
         for _ in range(2):
-            processes.append(subprocess.Popen(["dask", "worker", address, "--nthreads", "1", "--nworkers", "1",
+            processes.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--nworkers", "1",
                                                "--host", "127.0.0.1", "--no-dashboard"],
                                               stdout=logs, stderr=logs, env=env, start_new_session=True))
         from distributed import Client
