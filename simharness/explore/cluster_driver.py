@@ -19,7 +19,7 @@ from simharness.engine.realtime import monotonic
 from simharness.errors import ConfigError, SimharnessError
 from simharness.explore.campaign import Sink
 from simharness.explore.schedules import CampaignSpec, ScheduleOutcome
-from simharness.explore.workers import Helper
+from simharness.explore.helper import Helper
 
 #: Seconds to import Dask and start or reach a cluster before giving up.
 START_TIMEOUT_S = 60.0

@@ -11,8 +11,10 @@ Protocol on the connection (pickled tuples), parent to worker:
 Worker to parent, on an error that is not a finding: ("error", message).
 
 Started as `python -m simharness.explore.worker_main FD PARENT_PID` (FD: its end of a
-socket pair). The worker runs in its own session and process group (a terminal's Ctrl-C reaches only the
-explorer, which then stops the workers) and dies with the explorer (PDEATHSIG).
+socket pair): a supervisor (`supervise`) that forks the process serving the connection,
+and forks another when that one dies, sending ("died", exit code) in its place. The
+worker runs in its own process group (a terminal's Ctrl-C reaches only the explorer,
+which then stops the workers), and each process dies with its parent (PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -119,7 +121,37 @@ def worker_main(conn: Connection, parent: int) -> None:
         runner.close()
 
 
+def supervise(conn: Connection, parent: int) -> None:
+    """Fork a runner to serve the connection; when one dies, say so and fork the next.
+
+    The supervisor never runs a schedule (it stays single-threaded, so forking it is
+    safe), and a new runner costs a fork instead of a Python start-up: a scenario that
+    kills its process on many schedules stays cheap. The runner that dies sends
+    nothing more; the supervisor sends ("died", exit code) in its place.
+    """
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    me = os.getpid()
+    while True:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                worker_main(conn, me)
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code == 0:
+            return  # told to stop, or the explorer went away
+        try:
+            conn.send(("died", code))
+        except OSError:
+            return
+
+
 if __name__ == "__main__":
     import sys
 
-    worker_main(Connection(int(sys.argv[1])), int(sys.argv[2]))
+    supervise(Connection(int(sys.argv[1])), int(sys.argv[2]))

@@ -1,11 +1,13 @@
 """`--workers N`: schedules run in N worker processes, each a reused controlled loop.
 
-Batches of run indices go to idle workers; every outcome comes back as soon as its
-schedule is done, so when a worker dies (`os._exit`, SIGKILL, out of memory) the
-first index of its batch without an outcome is the schedule that killed it. That
-schedule is run once more in a fresh worker that reports each decision as it is
-taken, which recovers the schedule up to the crash; the dead worker is replaced and
-the rest of its batch requeued. Workers never outlive the pool: `close` (also on
+Batches of run indices go to idle workers; outcomes come back per batch (a failure at
+once). Each worker is a supervisor that forks the process running the schedules
+(`worker_main.supervise`): when that one dies (`os._exit`, SIGKILL, out of memory)
+the supervisor says so and forks the next, so a crash costs a fork, not a Python
+start-up. The unreported part of the batch then runs again outcome by outcome, and
+the schedule whose run dies is the crash; the lowest-index crash of each kind runs
+once more reporting each decision as it is taken, which recovers its schedule up to
+the crash. A worker whose supervisor itself dies is replaced. Workers never outlive the pool: `close` (also on
 Ctrl-C or an error) asks them to stop, then kills their process groups.
 """
 
@@ -13,18 +15,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 
 from simharness.engine.realtime import monotonic
 from simharness.engine.schedule import Decision, schedule_from
 from simharness.errors import ConfigError, SimharnessError
 from simharness.explore.campaign import Sink
+from simharness.explore.helper import Helper
 from simharness.explore.schedules import CampaignSpec, ScheduleOutcome
 
 #: `--workers` above this many per CPU is capped (schedules are CPU-bound).
@@ -70,67 +69,6 @@ def crash_message(exitcode: int | None) -> str:
             name = f"signal {-exitcode}"
         return f"the worker process running this schedule was killed by {name}"
     return f"the worker process running this schedule exited with code {exitcode}"
-
-
-class Helper:
-    """A helper process (`python -m MODULE FD PARENT_PID ARGS...`) in its own process group,
-    talking over a socket pair; by default a schedule worker (`worker_main`)."""
-
-    def __init__(self, module: str = "simharness.explore.worker_main", *args: str) -> None:
-        mine, theirs = socket.socketpair()
-        try:
-            # stdout goes to our stderr: whatever a scenario prints must not mix with --json output.
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", module, str(theirs.fileno()), str(os.getpid()), *args],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=2, process_group=0,
-                close_fds=True)
-        finally:
-            theirs.close()
-        self.conn = Connection(mine.detach())
-        self.sentinel: int | None = None
-        try:
-            self.sentinel = os.pidfd_open(self.process.pid)
-        except (AttributeError, OSError):  # no pidfd: the socket's end of file says the same
-            pass
-        self.pending: deque[int] = deque()  # indices of the current batch without an outcome yet
-        self.busy = False
-        self.careful = False  # the current batch reports each outcome as soon as it is known
-
-    def waitables(self) -> list[Any]:
-        return [self.conn] + ([self.sentinel] if self.sentinel is not None else [])
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    @property
-    def exitcode(self) -> int | None:
-        return self.process.poll()
-
-    def join(self, timeout: float) -> None:
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-
-    def send(self, message: object) -> bool:
-        try:
-            self.conn.send(message)
-            return True
-        except (BrokenPipeError, OSError):
-            return False
-
-    def kill(self) -> None:
-        pid = self.process.pid
-        for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-            try:
-                kill()  # the group too: processes the scenario started
-            except (ProcessLookupError, PermissionError):
-                pass
-        self.join(5)
-        self.conn.close()
-        if self.sentinel is not None:
-            os.close(self.sentinel)
-            self.sentinel = None
 
 
 def batch_size(count: int, workers: int) -> int:
@@ -180,7 +118,7 @@ class ProcessPool:
                     if not ready.intersection(worker.waitables()):
                         continue
                     found = self._drain(worker, sink)
-                    if not worker.alive():
+                    if worker.died is not None or not worker.alive():
                         crashed = self._replace(worker, spec, sink, queue)
                         found = crashed if found is None or (crashed is not None and crashed < found) else found
                     if stop_at_first and found is not None and (lowest is None or found < lowest):
@@ -210,6 +148,9 @@ class ProcessPool:
                     worker.pending.clear()
                 elif message[0] == "error":
                     raise SimharnessError(message[1])
+                elif message[0] == "died":  # the runner died; the supervisor forks the next one
+                    worker.died = message[1]
+                    break
         except (EOFError, OSError):
             worker.join(5)
         return found
@@ -221,11 +162,18 @@ class ProcessPool:
         Outcomes come back per batch, so the unreported part of a batch is first run
         again carefully (outcome by outcome); a worker that dies then names its killer.
         """
-        worker.join(5)
-        exitcode = worker.exitcode
         pending = list(worker.pending)
-        worker.kill()
-        self._pool.remove(worker)
+        exitcode: int | None
+        if worker.died is not None:  # only its runner died: the worker goes on with a new one
+            exitcode, worker.died = worker.died, None
+            worker.busy, worker.pending = False, deque()
+            recorder: Helper | None = worker
+        else:
+            worker.join(5)
+            exitcode = worker.exitcode
+            worker.kill()
+            self._pool.remove(worker)
+            recorder = None
         if not pending:
             return None
         if not worker.careful and len(pending) > 1:
@@ -236,42 +184,51 @@ class ProcessPool:
         lowest = self._recorded.get(message)
         if lowest is None or killer < lowest:  # only a row's first crash needs its schedule
             self._recorded[message] = killer
-            sink(self._record_crash(spec, killer, message))
+            sink(self._record_crash(spec, killer, message, recorder))
         else:
             sink(ScheduleOutcome(killer, "crash", "crash", message))
         if pending[1:]:
             queue.appendleft((pending[1:], False))
         return killer
 
-    def _record_crash(self, spec: CampaignSpec, index: int, message: str) -> ScheduleOutcome:
-        """Run schedule `index` again in a fresh worker, collecting its decisions until it dies."""
-        recorder = Helper()
+    def _record_crash(self, spec: CampaignSpec, index: int, message: str,
+                      reuse: Helper | None = None) -> ScheduleOutcome:
+        """Run schedule `index` again (in `reuse`, an idle worker, else a new one), collecting
+        its decisions until it dies."""
+        recorder = reuse or Helper()
         decisions: list[Decision] = []
         deadline = monotonic() + RECORD_TIMEOUT_S
         note = ""
+        clean = False  # the recorder is idle again: a reused worker may stay
         try:
             recorder.send(("record", spec, index))
-            while monotonic() < deadline:
+            while not clean and monotonic() < deadline:
                 if not wait(recorder.waitables(), timeout=deadline - monotonic()):
                     break
                 try:
-                    while recorder.conn.poll():
-                        message_ = recorder.conn.recv()
-                        if message_[0] == "decision":
-                            decisions.append(Decision(message_[1], message_[2], message_[3]))
-                        elif message_[0] == "recorded":
-                            again: ScheduleOutcome = message_[1]
+                    while not clean and recorder.conn.poll():
+                        answer = recorder.conn.recv()
+                        if answer[0] == "decision":
+                            decisions.append(Decision(answer[1], answer[2], answer[3]))
+                        elif answer[0] == "died":
+                            clean = True
+                        elif answer[0] == "recorded":
+                            clean = True
+                            again: ScheduleOutcome = answer[1]
                             note = f" (it did not kill the worker when run again: {again.outcome}" \
                                    f"{': ' + again.kind if again.kind else ''})"
                             return ScheduleOutcome(index, "crash", "crash", message + note, again.schedule,
                                                    "", again.decisions)
-                        elif message_[0] == "error":
-                            note = f" (running it again: {message_[1]})"
-                            raise EOFError
+                        elif answer[0] == "error":
+                            clean = True
+                            note = f" (running it again: {answer[1]})"
                 except (EOFError, OSError):
                     break
         finally:
-            recorder.kill()
+            if reuse is None or not clean:
+                recorder.kill()
+                if recorder in self._pool:
+                    self._pool.remove(recorder)
         schedule = schedule_from(spec.scenario, spec.variant, spec.settings.preemptive, decisions)
         return ScheduleOutcome(index, "crash", "crash", message + note, schedule.encode(), "", 0)
 
