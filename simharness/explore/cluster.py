@@ -31,25 +31,31 @@ CONNECT_TIMEOUT_S = 3.0
 MAX_BATCH = 256
 
 _local = threading.local()
-_pools: list[Any] = []  # every pool this Dask worker process started, for close_pools
+#: Every pool this Dask worker process started, with the lock its batches hold while running.
+_pools: dict[Any, threading.Lock] = {}
 _pools_lock = threading.Lock()
 
 
 # ----- on the Dask workers ---------------------------------------------------------------------
-def _pool() -> Any:
+def _pool() -> tuple[Any, threading.Lock]:
     from simharness.explore.workers import ProcessPool
     pool = getattr(_local, "pool", None)
     if pool is None:
         pool = _local.pool = ProcessPool(1)
         with _pools_lock:
-            _pools.append(pool)
-    return pool
+            _pools[pool] = threading.Lock()
+    with _pools_lock:
+        if pool not in _pools:  # closed at the end of an earlier campaign: usable again
+            _pools[pool] = threading.Lock()
+        return pool, _pools[pool]
 
 
 def run_isolated_batch(spec: CampaignSpec, indices: Sequence[int], stop_at_first: bool) -> list[ScheduleOutcome]:
     """A Dask task: run a batch in this Dask worker's simharness worker process."""
     outcomes: list[ScheduleOutcome] = []
-    _pool().run(spec, list(indices), stop_at_first=stop_at_first, sink=outcomes.append)
+    pool, busy = _pool()
+    with busy:
+        pool.run(spec, list(indices), stop_at_first=stop_at_first, sink=outcomes.append)
     return outcomes
 
 
@@ -64,13 +70,21 @@ def check_files(source_file: str, sha256: str) -> str:
 
 
 def close_pools() -> int:
-    """Stop this Dask worker's simharness worker processes (at the end of a campaign)."""
+    """Stop this Dask worker's idle simharness worker processes (at the end of a campaign).
+
+    A pool running a batch of another campaign sharing the cluster is left alone.
+    """
+    closed = 0
     with _pools_lock:
-        pools = list(_pools)
-        _pools.clear()
-    for pool in pools:
-        pool.close()  # the pool object stays usable: it starts a new process if given work again
-    return len(pools)
+        for pool, busy in list(_pools.items()):
+            if busy.acquire(blocking=False):
+                try:
+                    pool.close()  # the pool object stays usable: it starts new processes if given work
+                    del _pools[pool]
+                    closed += 1
+                finally:
+                    busy.release()
+    return closed
 
 
 # ----- in the explorer -------------------------------------------------------------------------
