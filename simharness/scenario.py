@@ -96,6 +96,25 @@ class Scenario:
         return self.expect.get(variant, "pass")
 
 
+def _check_signature(fn: ScenarioFunction, *, takes_argument: bool) -> None:
+    """A scenario with variants is called with one argument, one without with none:
+    a function that cannot be called so is a usage error, never a failure found."""
+    try:
+        signature = inspect.signature(fn)
+        if takes_argument:
+            signature.bind(None)
+        else:
+            signature.bind()
+    except TypeError:
+        wanted = "one argument (the variant's value)" if takes_argument else "no argument"
+        raise ScenarioLoadError(
+            f"scenario {fn.__name__}{signature}: it is called with {wanted}, "
+            f"{'since it declares variants' if takes_argument else 'since it declares no variants'}"
+        ) from None
+    except ValueError:
+        return  # no signature to check (a builtin or C function): the call will tell
+
+
 #: Scenarios in declaration order, filled by the decorator while a file imports.
 _declared: list[Scenario] = []
 
@@ -132,6 +151,7 @@ def scenario(
                 raise ScenarioLoadError(
                     f"scenario {fn.__name__}: expect[{variant!r}] must be 'pass' or 'fail'"
                 )
+        _check_signature(fn, takes_argument=bool(variants))
         code = fn.__code__
         checked = check_options(name or fn.__name__.replace("_", "-"), options)
         declared = Scenario(

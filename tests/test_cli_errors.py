@@ -86,3 +86,16 @@ def test_usage_errors_exit_2_without_traceback(args: list[str]) -> None:
     line = expect_one_line(args)
     assert "--help" in line
     assert len(run_cli(*args).err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("source", "wanted"), [
+    ("@sh.scenario(variants={'a': 1})\nasync def takes_none() -> None:\n    pass\n", "one argument"),
+    ("@sh.scenario\nasync def takes_one(store) -> None:\n    pass\n", "no argument"),
+])
+def test_scenario_that_cannot_take_its_variant_is_a_usage_error(tmp_path, source: str, wanted: str) -> None:
+    # Calling it would raise TypeError inside the run: that is the user's setup, not a found bug.
+    file = tmp_path / "mismatch.py"
+    file.write_text("import simharness as sh\n\n" + source)
+    done = run_cli("explore", str(file), "--runs", "3")
+    assert done.code == 2, done
+    assert wanted in done.err and "FAILED" not in done.out and "Traceback" not in done.err

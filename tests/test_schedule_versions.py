@@ -36,7 +36,9 @@ def test_replay_that_takes_other_steps_is_reported_not_silent() -> None:
     decoded = Schedule.decode(_found().schedule)
     tampered = dataclasses.replace(decoded, trace_digest=decoded.trace_digest ^ 0x5A5A)
     with pytest.raises(sh.ScheduleDivergence, match="took different steps"):
-        replay(RACE, "buggy", tampered.encode())
+        replay(RACE, "buggy", tampered.encode(), check_trace=True)
+    # Without the check (replaying on edited code) the run is given as it is.
+    assert replay(RACE, "buggy", tampered.encode()).failure is not None
 
 
 def test_divergence_of_a_schedule_from_another_version_says_so() -> None:

@@ -298,7 +298,7 @@ def replay_command_(
                               f"(valid: {', '.join(scenario.variant_names)})")
         variant = scenario.variant_names[0]
     detailed = trace or json_output or html
-    result = replay(scenario, variant, decoded, settings, trace=detailed)
+    result = replay(scenario, variant, decoded, settings, trace=detailed, check_trace=True)
     explanation: Explanation | None = None
     fifo: RunResult | None = None
     if detailed:
