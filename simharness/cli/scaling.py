@@ -106,7 +106,7 @@ def crash_note(exploration: Exploration) -> None:
 @app.command("merge")
 def merge_command(
     files: Annotated[list[str], typer.Argument(
-        metavar="FILE...", help="Results of explore --shard K/N --json, one per shard.")],
+        metavar="FILE", help="Results of explore --shard K/N --json, one per shard.")],
     json_output: JsonOption = False,
 ) -> None:
     """Combine shard results into one: the failure with the lowest run index, outcome tables added."""
