@@ -89,6 +89,15 @@ def test_python_api_counts_every_outcome() -> None:
     assert counted.failure is not None and fail.first_run == counted.failure.run_index == 28
 
 
+def test_dfs_counts_outcomes_in_this_process() -> None:
+    scenario = {s.name: s for s in load_file(FIXTURE)}["rare-order"]
+    [counted] = sh.explore(scenario, options=sh.ExploreOptions(strategy="dfs", runs=10_000), store=None,
+                           stop_at_first=False)
+    assert counted.exhausted and counted.campaign is None
+    assert sum(row.count for row in counted.outcomes) == counted.runs > 1
+    assert {row.outcome for row in counted.outcomes} == {"pass", "fail"}
+
+
 def test_same_failure_with_1_worker_2_workers_and_2_shards_merged(tmp_path: Path) -> None:
     common = (RARE, "--strategy", "random", "--runs", "60")
     here = explore_json(*common, cwd=tmp_path)
