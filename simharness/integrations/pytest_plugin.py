@@ -1,306 +1,248 @@
-"""The pytest plugin: async tests run under the controlled loop across many schedules.
+"""The pytest plugin: asyncio tests run on the controlled loop across many schedules.
 
-`@pytest.mark.simharness(strategy=..., runs=..., seed=..., depth=...)` on an
-`async def` test (or `--sim` for every async test) turns the test into a scenario:
-each schedule calls the test's coroutine once on a fresh `ControlledLoop`. A failure
-is shrunk, remembered in the failure store (tried first on the next run), and
-reported with the steps that departed from the default order and the one command
-that replays it (`--sim-replay SCHEDULE`). Unmarked tests are never touched.
-
-Precedence of settings: command line > marker > ini file > built-in default.
-(Just over ~300 lines: pytest's hooks for options, collection, running and reporting.)
+`pytest --sim` (or `@pytest.mark.simharness(...)` on one test) runs each asyncio test
+under N schedules; each schedule is a fresh run of the test with its function-scoped
+fixtures (async ones included) on a new `ControlledLoop`, handed to pytest-asyncio
+through its `pytest_asyncio_loop_factories` hook. A failure is shrunk, remembered in
+the failure store (tried first on the next run), and reported with the seed, the steps
+that departed from the default order and the one command that replays it
+(`--sim-replay SCHEDULE`). Modules: `pytest_options` (settings), `pytest_select`
+(what is explored), `pytest_loop` (one schedule's loop), `pytest_explore` (the
+schedules of one test), `pytest_report` (texts and summary).
 """
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import os
-import re
-import secrets
-import shlex
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from pathlib import Path
+import asyncio
+from collections.abc import Generator
 from typing import Any
 
 import pytest
 
-from simharness.errors import ScheduleDecodeError, SimharnessError
-from simharness.outcome import Exploration, RunResult
-from simharness.explore.runner import ExploreOptions, explore_variant, replay
-from simharness.scenario import Scenario
-from simharness.engine.schedule import Schedule, scope_of
-from simharness.explore.store import STORE_ENV, FailureStore, resolve_path
-from simharness.engine.strategies import STRATEGY_NAMES
+from simharness.integrations import pytest_select as select
+from simharness.integrations.pytest_explore import explore_item, run_unexplored
+from simharness.integrations.pytest_loop import ScheduleRun, loop_factory
+from simharness.integrations.pytest_options import (
+    CONFIG_KEY, DEFAULT_RUNS, DEFAULT_STRATEGY, SimConfig, add_options, check_marker, resolve, seed_for_test,
+    simharness_dir,
+)
+from simharness.integrations.pytest_report import (
+    Stats, add_properties, failure_text, replay_command, rewrite_failure, scenario_name, traceback_of,
+)
+from simharness.engine.schedule import scope_of
 
-VARIANT = "default"
-DEFAULTS: dict[str, str] = {"strategy": "pct", "runs": "100"}
-#: Departures listed in a failure report before "... and N more".
-SHOWN_DEPARTURES = 12
-_REPEAT_PARAM = "__pytest_repeat_step_number"
+__all__ = ["SimConfig", "scenario_name", "seed_for_test"]
 
-
-@dataclass(frozen=True)
-class SimConfig:
-    """The session's simharness settings, resolved once from options and ini."""
-
-    all_async: bool
-    seed: int
-    strategy: str | None        # from the command line or ini (None: marker or default)
-    runs: int | None
-    cli_strategy: bool          # True when strategy/runs came from the command line
-    cli_runs: bool
-    replay: Schedule | None
-    store: FailureStore | None
-    plugin_flag: str            # "-p simharness.integrations.pytest_plugin" when not loaded by entry point
-
-
-CONFIG_KEY = pytest.StashKey[SimConfig]()
-#: Set when a test ran the --sim-replay schedule (to say so when none did).
+STATS_KEY = pytest.StashKey[Stats]()
 REPLAYED_KEY = pytest.StashKey[bool]()
+VARIANT = "default"
+
+
+class AsyncioLoopFactories:
+    """pytest-asyncio's extension point (1.4+): every asyncio test gets the plugin's factory,
+    which hands out a controlled loop during a schedule and a stock loop otherwise."""
+
+    @pytest.hookimpl(trylast=True, optionalhook=True)
+    def pytest_asyncio_loop_factories(self, config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+        return {"simharness": loop_factory}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("simharness", "simharness: run async tests across controlled schedules")
-    group.addoption("--sim", action="store_true", default=None,
-                    help="Run every async test under simharness, as if marked. ini: sim")
-    group.addoption("--sim-seed", metavar="SEED", default=None,
-                    help="Global seed (an integer, or 'last' for the previous session's). ini: sim_seed")
-    group.addoption("--sim-strategy", metavar="NAME", default=None, choices=STRATEGY_NAMES,
-                    help=f"Schedule strategy: {', '.join(STRATEGY_NAMES)} (default pct). ini: sim_strategy")
-    group.addoption("--sim-runs", metavar="N", default=None, type=int,
-                    help="Schedules per test (default 100). ini: sim_runs")
-    group.addoption("--sim-replay", metavar="SCHEDULE", default=None,
-                    help="Run the test the schedule belongs to with exactly that schedule. ini: sim_replay")
-    group.addoption("--sim-store", metavar="PATH", default=None,
-                    help=f"Failure store file, or 'off' (default ${STORE_ENV}, else "
-                         ".simharness/failures.db under the rootdir). ini: sim_store")
-    parser.addini("sim", "Run every async test under simharness.", type="bool", default=False)
-    for name, what in (("seed", "Global seed (integer or 'last')"), ("strategy", "Schedule strategy"),
-                       ("runs", "Schedules per test"), ("replay", "Schedule to replay"),
-                       ("store", "Failure store file, or 'off'")):
-        parser.addini(f"sim_{name}", what, default="")
-
-
-def _setting(config: pytest.Config, name: str) -> tuple[str | None, bool]:
-    """(value, from the command line) of option `--sim-NAME` or its ini twin `sim_NAME`."""
-    value = config.getoption(f"sim_{name}")
-    if value is not None:
-        return str(value), True
-    ini = str(config.getini(f"sim_{name}")).strip()
-    return (ini or None), False
-
-
-def _simharness_dir(config: pytest.Config) -> Path:
-    return Path(config.rootpath) / ".simharness"
-
-
-def _global_seed(config: pytest.Config) -> int:
-    worker = getattr(config, "workerinput", None)
-    if worker is not None and "simharness_seed" in worker:
-        return int(worker["simharness_seed"])  # xdist: every worker uses the controller's seed
-    text, _ = _setting(config, "seed")
-    last = _simharness_dir(config) / "last-seed"
-    if text == "last":
-        try:
-            seed = int(last.read_text().strip())
-        except (OSError, ValueError):
-            raise pytest.UsageError(f"--sim-seed last: no previous seed recorded in {last}") from None
-    elif text is not None:
-        try:
-            seed = int(text)
-        except ValueError:
-            raise pytest.UsageError(f"--sim-seed must be an integer or 'last', got {text!r}") from None
-    else:
-        seed = secrets.randbelow(2**32)  # a new seed each session explores new schedules
-    try:
-        last.parent.mkdir(parents=True, exist_ok=True)
-        last.write_text(f"{seed}\n")
-    except OSError:
-        pass  # a read-only checkout still runs; only `last` is unavailable
-    return seed
+    add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "simharness(strategy=None, runs=None, seed=None, depth=3): "
-                            "run this async test under simharness's controlled loop across schedules")
-    strategy, cli_strategy = _setting(config, "strategy")
-    if strategy is not None and strategy not in STRATEGY_NAMES:
-        raise pytest.UsageError(f"sim_strategy must be one of {', '.join(STRATEGY_NAMES)}, got {strategy!r}")
-    runs_text, cli_runs = _setting(config, "runs")
-    replay_text, _ = _setting(config, "replay")
-    try:
-        runs = int(runs_text) if runs_text is not None else None
-        scheduled = Schedule.decode(replay_text) if replay_text is not None else None
-    except (ValueError, ScheduleDecodeError) as error:
-        raise pytest.UsageError(f"simharness: {error}") from None
-    store_text, _ = _setting(config, "store")
-    if store_text is not None:
-        path = resolve_path(store_text)
-    elif STORE_ENV in os.environ:
-        path = resolve_path()
-    else:
-        path = _simharness_dir(config) / "failures.db"
-    by_entry_point = config.pluginmanager.get_plugin("simharness") is not None
-    config.stash[CONFIG_KEY] = SimConfig(
-        all_async=bool(config.getoption("sim") or config.getini("sim")), seed=_global_seed(config),
-        strategy=strategy, runs=runs, cli_strategy=cli_strategy, cli_runs=cli_runs, replay=scheduled,
-        store=FailureStore(path) if path is not None else None,
-        plugin_flag="" if by_entry_point else "-p simharness.integrations.pytest_plugin",
-    )
+    config.addinivalue_line("markers", "simharness(runs=None, strategy=None, seed=None, depth=3, skip=False): "
+                            "explore this asyncio test across controlled schedules (skip=True: leave it alone)")
+    config.stash[CONFIG_KEY] = resolve(config)
+    config.stash[STATS_KEY] = Stats()
+    _CONFIG["config"] = config
+    if config.pluginmanager.has_plugin("asyncio"):
+        config.pluginmanager.register(AsyncioLoopFactories(), "simharness-asyncio-loop-factories")
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist controller: hand the session seed to each worker."""
+    """xdist controller: hand the session seed to each worker (same seeds as without xdist)."""
     node.workerinput["simharness_seed"] = node.config.stash[CONFIG_KEY].seed
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    sim = config.stash[CONFIG_KEY]
+def _header(sim: SimConfig) -> str:
     return (f"simharness: seed {sim.seed} (repeat with --sim-seed {sim.seed} or --sim-seed last), "
-            f"strategy {sim.strategy or DEFAULTS['strategy']}, runs {sim.runs or DEFAULTS['runs']}"
-            + (", every async test" if sim.all_async else ""))
+            f"strategy {sim.strategy or DEFAULT_STRATEGY}, runs {sim.runs or DEFAULT_RUNS}"
+            + (", every asyncio test" if sim.all_async else ""))
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    sim = config.stash[CONFIG_KEY]
+    return _header(sim) if sim.explicit else None  # silent in a session that did not ask for simharness
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    sim = config.stash[CONFIG_KEY]
+    explored = False
+    for item in items:
+        wanted = check_marker(item)
+        replayed = sim.replay is not None and sim.replay.scope == scope_of(scenario_name(item), VARIANT)
+        decided = select.plan(item, sim.all_async or replayed, wanted)
+        item.stash[select.PLAN_KEY] = decided
+        explored = explored or decided[0] == select.EXPLORE
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if explored and not sim.explicit and reporter is not None and not hasattr(config, "workerinput"):
+        reporter.write_line(_header(sim))  # marked tests only: the seed before any test runs
+
+
+def _settings_for(item: pytest.Item, sim: SimConfig) -> dict[str, Any]:
+    wanted = check_marker(item)
+    strategy = sim.strategy if sim.cli_strategy or "strategy" not in wanted else wanted["strategy"]
+    runs = sim.runs if sim.cli_runs or "runs" not in wanted else wanted["runs"]
+    seed = wanted["seed"] if "seed" in wanted else seed_for_test(sim.seed, item.nodeid)
+    if select.is_hypothesis(item):
+        runs = 0  # default order only (see pytest_select)
+    elif runs is None:
+        runs = DEFAULT_RUNS
+    return {"strategy": strategy or DEFAULT_STRATEGY, "runs": runs, "seed": int(seed),
+            "depth": int(wanted.get("depth", 3))}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    decided, reason = item.stash.get(select.PLAN_KEY, ("", ""))
+    if decided == select.ALONE:
+        item.user_properties += [("simharness_status", "left-alone"), ("simharness_detail", reason)]
+    if decided != select.EXPLORE:
+        return None
+    sim = item.config.stash[CONFIG_KEY]
+    name = scenario_name(item)
+    replay = sim.replay if sim.replay is not None and sim.replay.scope == scope_of(name, VARIANT) else None
+    if replay is not None:
+        item.config.stash[REPLAYED_KEY] = True
+    chosen = _settings_for(item, sim)
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    outcome = explore_item(item, name, store=sim.store, timeout_s=sim.timeout_s, nextitem=nextitem,
+                           replay=replay, **chosen)
+    reports = outcome.last_reports
+    properties: list[tuple[str, Any]] = [("simharness_status", outcome.status),
+                                         ("simharness_schedules", outcome.schedules)]
+    if outcome.stopped:
+        properties.append(("simharness_stopped", outcome.stopped))
+    if outcome.status == "unsupported":
+        properties.append(("simharness_detail", outcome.unsupported))
+        add_properties(item, [], properties)
+        if sim.unsupported == "stock":
+            run_unexplored(item, nextitem, outcome.unsupported)
+        else:
+            item.stash[SKIP_KEY] = f"unsupported in simulation: {outcome.unsupported}"
+            from _pytest.runner import runtestprotocol
+            runtestprotocol(item, log=True, nextitem=nextitem)
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
+    if outcome.failure is not None and reports:
+        command = replay_command(item, sim.plugin_flag, outcome.failure.schedule.encode())
+        properties += [("simharness_schedule", outcome.failure.schedule.encode()), ("simharness_replay", command)]
+        rewrite_failure(reports, failure_text(outcome, chosen["runs"], traceback_of(reports), command))
+    elif outcome.notes and outcome.status == "replay":
+        rewrite_failure(reports, "simharness: cannot replay: " + "; ".join(outcome.notes))
+    if outcome.status == "replay":
+        properties[0] = ("simharness_status", "failed" if outcome.failure is not None or outcome.notes else "passed")
+        properties.append(("simharness_mode", "replay"))
+    add_properties(item, reports, properties)
+    for report in reports:
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+SKIP_KEY = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    reason = item.stash.get(SKIP_KEY, None)
+    if reason is not None:
+        del item.stash[SKIP_KEY]
+        pytest.skip(reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    run = ScheduleRun.current
+    if run is not None and call.excinfo is not None:
+        run.raised.append((call.when, call.excinfo.value))
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Under --sim, count the sync tests that start their own loop with asyncio.run()."""
+    sim = item.config.stash[CONFIG_KEY]
+    if not sim.all_async or item.stash.get(select.PLAN_KEY, ("", ""))[0]:
+        return (yield)
+    original, used = asyncio.run, []
+
+    def counting_run(*args: Any, **kwargs: Any) -> Any:
+        used.append(True)
+        return original(*args, **kwargs)
+
+    asyncio.run = counting_run  # type: ignore[assignment]
+    try:
+        return (yield)
+    finally:
+        asyncio.run = original
+        if used:
+            item.user_properties += [("simharness_status", "left-alone"),
+                                     ("simharness_detail", "sync test calling asyncio.run() (its own stock loop)")]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    if pyfuncitem.get_closest_marker("simharness") is not None and not select._is_async(
+            select.test_function(pyfuncitem)):
+        pytest.fail("simharness: @pytest.mark.simharness needs an `async def` test", pytrace=False)
+    if pyfuncitem.stash.get(select.PLAN_KEY, ("", ""))[0] != select.EXPLORE:
+        return None
+    if select.managed_by_pytest_asyncio(pyfuncitem):
+        return None  # pytest-asyncio runs it, on the loop our factory gave it
+    function = select.test_function(pyfuncitem)
+    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    loop = loop_factory()
+    try:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(function(**arguments))
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+    return True
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    config = _CONFIG.get("config")
+    if config is not None:
+        config.stash[STATS_KEY].add(report)
+
+
+#: The session's config (pytest_runtest_logreport receives only the report).
+_CONFIG: dict[str, pytest.Config] = {}
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     sim = config.stash[CONFIG_KEY]
-    # Under xdist the workers ran the tests: only they know, so say nothing there.
+    stats = config.stash[STATS_KEY]
+    for line in stats.lines(sim.seed):
+        terminalreporter.write_line(line)
     distributed = hasattr(config, "workerinput") or bool(getattr(config.option, "numprocesses", None))
     if sim.replay is not None and not config.stash.get(REPLAYED_KEY, False) and not distributed:
         terminalreporter.write_line(f"simharness: no selected test matches --sim-replay {sim.replay.encode()} "
                                     "(select the test it was printed for)", yellow=True)
 
 
-def _target(item: pytest.Function) -> Callable[..., Coroutine[Any, Any, Any]] | None:
-    """The test's coroutine function when simharness runs this item, else None."""
-    function: Any = item.obj
-    # pytest-asyncio swaps `obj` for a sync wrapper made with functools.wraps: look under it.
-    while not inspect.iscoroutinefunction(function) and hasattr(function, "__wrapped__"):
-        function = function.__wrapped__
-    if not inspect.iscoroutinefunction(function):
-        return None
-    if item.get_closest_marker("simharness") is not None:
-        return function  # type: ignore[no-any-return]
-    if not item.config.stash[CONFIG_KEY].all_async:
-        return None
-    # --sim leaves tests with async fixtures alone: those values live on another loop.
-    for definitions in item._fixtureinfo.name2fixturedefs.values():
-        if inspect.iscoroutinefunction(definitions[-1].func) or inspect.isasyncgenfunction(definitions[-1].func):
-            return None
-    return function  # type: ignore[no-any-return]
-
-
-def scenario_name(item: pytest.Function) -> str:
-    """The test's scenario name: its node id without pytest-repeat's `N-M` (repeats share a store entry)."""
-    name = item.nodeid
-    callspec = getattr(item, "callspec", None)
-    if callspec is not None and _REPEAT_PARAM in callspec.params:
-        name = re.sub(r"(?:-)?\d+-\d+\]$", "]", name).replace("[]", "")
-    return name
-
-
-def seed_for_test(global_seed: int, node_id: str) -> int:
-    """The per-test seed: derived from the session seed and the test's node id."""
-    digest = hashlib.blake2b(f"simharness-test:{global_seed}:{node_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    function = _target(pyfuncitem)
-    if function is None:
-        if pyfuncitem.get_closest_marker("simharness") is not None:
-            pytest.fail("simharness: @pytest.mark.simharness needs an `async def` test", pytrace=False)
-        return None
-    sim = pyfuncitem.config.stash[CONFIG_KEY]
-    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-
-    async def run_test(_: object) -> None:
-        await function(**arguments)
-
-    name = scenario_name(pyfuncitem)
-    code = function.__code__
-    scenario = Scenario(name=name, function=run_test, variants={VARIANT: None}, expect={},
-                        source_file=code.co_filename, source_line=code.co_firstlineno)
-    if sim.replay is not None and sim.replay.scope == scope_of(name, VARIANT):
-        pyfuncitem.config.stash[REPLAYED_KEY] = True
-        _replay(pyfuncitem, scenario, sim.replay)
-        return True
-    marker = pyfuncitem.get_closest_marker("simharness")
-    wanted = dict(marker.kwargs) if marker is not None else {}
-    strategy = sim.strategy if sim.cli_strategy or "strategy" not in wanted else wanted["strategy"]
-    runs = sim.runs if sim.cli_runs or "runs" not in wanted else wanted["runs"]
-    # Seeded by node id: each pytest-repeat repetition explores other schedules, while
-    # the scenario name (scope, store entry, replay command) is shared by all of them.
-    seed = wanted["seed"] if "seed" in wanted else seed_for_test(sim.seed, pyfuncitem.nodeid)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if hasattr(config, "workerinput") or not config.stash[STATS_KEY].ran_any:
+        return  # nothing written in a session where simharness ran no test
+    last = simharness_dir(config) / "last-seed"
     try:
-        options = ExploreOptions(strategy=strategy or DEFAULTS["strategy"], runs=int(runs or DEFAULTS["runs"]),
-                                 seed=int(seed), depth=int(wanted.get("depth", 3)))
-        exploration = explore_variant(scenario, VARIANT, options, store=sim.store)
-    except SimharnessError as error:
-        pytest.fail(f"simharness: {error}", pytrace=False)
-    # Store notes need nothing here: dropped entries were already warned about
-    # (StoreWarning, in pytest's warnings summary) and a fixed bug is no news.
-    if exploration.failure is not None:
-        pytest.fail(failure_report(pyfuncitem, scenario, exploration, options.runs), pytrace=False)
-    return True
-
-
-def _replay(item: pytest.Function, scenario: Scenario, schedule: Schedule) -> None:
-    try:
-        result = replay(scenario, VARIANT, schedule, trace=True)
-    except SimharnessError as error:
-        pytest.fail(f"simharness: cannot replay {schedule.encode()}: {error}", pytrace=False)
-    if result.failure is not None:
-        lines = [f"simharness: replayed schedule fails ({result.failure.kind})", result.failure.message, ""]
-        lines += departures(result)
-        lines += ["", f"schedule: {schedule.encode()}", f"replay: {replay_command(item, schedule.encode())}"]
-        pytest.fail("\n".join(lines), pytrace=False)
-
-
-def replay_command(item: pytest.Function, schedule: str) -> str:
-    """The command line that runs exactly this test with exactly `schedule`.
-
-    It names the test without pytest-repeat's `[N-M]`, so it works without `--count`.
-    """
-    flag = item.config.stash[CONFIG_KEY].plugin_flag
-    node = shlex.quote(scenario_name(item))
-    return " ".join(p for p in ("pytest", flag, node, "--sim-replay", schedule) if p)
-
-
-def departures(result: RunResult) -> list[str]:
-    """The steps that matter: each decision that left the default order, with its option labels."""
-    taken = [d for d in result.decision_log if d.chosen]
-    lines = [f"steps that matter: {len(taken)} of {len(result.decision_log)} decision(s) left the default order"]
-    for record in taken[:SHOWN_DEPARTURES]:
-        chosen, default = record.options[record.chosen], record.options[0]
-        what = ("ran the ready callbacks first" if chosen.startswith("fifo:") else f"ran [{chosen}] first")
-        lines.append(f"  decision {record.index} (t={record.time:g}s): kept [{default}] waiting, {what}")
-    if len(taken) > SHOWN_DEPARTURES:
-        lines.append(f"  ... and {len(taken) - SHOWN_DEPARTURES} more")
-    return lines
-
-
-def failure_report(item: pytest.Function, scenario: Scenario, exploration: Exploration, planned: int) -> str:
-    """The text pytest shows for a failure: what, where found, the steps, the schedule, the replay."""
-    failure = exploration.failure
-    assert failure is not None
-    if failure.run_index == 0:
-        where = "replaying a failure remembered in the failure store (tried before exploring)"
-    else:
-        where = (f"at schedule {failure.run_index} of {planned} "
-                 f"(strategy {exploration.strategy}, test seed {exploration.seed})")
-    lines = [f"simharness: {failure.kind} {where}", failure.message, ""]
-    original = Schedule.decode(failure.original_schedule)
-    shrunk = Schedule.decode(failure.schedule)
-    if failure.schedule != failure.original_schedule:
-        lines.append(f"shrunk from {original.deviations} to {shrunk.deviations} non-default choice(s) "
-                     f"in {failure.shrink_replays} replays")
-    try:
-        lines += departures(replay(scenario, VARIANT, failure.schedule, trace=True))
-    except SimharnessError as error:  # the finding stands; only its trace is missing
-        lines.append(f"(no trace: {error})")
-    lines += ["", f"schedule: {failure.schedule}", f"replay: {replay_command(item, failure.schedule)}"]
-    return "\n".join(lines)
+        last.parent.mkdir(parents=True, exist_ok=True)
+        last.write_text(f"{config.stash[CONFIG_KEY].seed}\n")
+    except OSError:
+        pass  # a read-only checkout still runs; only `last` is unavailable

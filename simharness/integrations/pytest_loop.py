@@ -1,0 +1,157 @@
+"""One schedule of a pytest item: the controlled loop its event-loop factory hands out.
+
+pytest-asyncio (1.4+) asks `pytest_asyncio_loop_factories(config, item)` for the
+event-loop factories of each test; the plugin answers with `loop_factory`, which
+builds a `ControlledLoop` deciding with the strategy of the schedule in progress
+(`ScheduleRun.current`) and a stock loop otherwise. So the test, its async fixtures
+and their teardown all run on one controlled loop per schedule, while pytest (and
+pytest-asyncio) drive setup, call and teardown exactly as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import traceback
+from typing import Any
+
+from simharness.engine.execution import RunEnvironment
+from simharness.engine.loop import ControlledLoop, RunAborted
+from simharness.engine.strategies.base import Strategy
+from simharness.engine.trace import DetailedTrace, TraceHasher
+from simharness.engine.watchdog import LoopInterrupted
+from simharness.errors import ScheduleDivergence
+from simharness.outcome import Failure
+
+
+class ScheduleRun:
+    """The schedule in progress: its strategy, its loop, and what each phase raised."""
+
+    current: ScheduleRun | None = None
+
+    def __init__(self, environment: RunEnvironment, strategy: Strategy | None, *, detail: bool = False) -> None:
+        self.environment = environment
+        self.strategy = strategy  # None: the stock loop (an unexplored run)
+        self.observer: TraceHasher = DetailedTrace() if detail else TraceHasher()
+        self.loops: list[PytestLoop] = []
+        self.raised: list[tuple[str, BaseException]] = []
+
+    def __enter__(self) -> ScheduleRun:
+        ScheduleRun.current = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        ScheduleRun.current = None
+        for loop in self.loops:
+            loop.finish()
+
+    @property
+    def loop(self) -> PytestLoop | None:
+        return self.loops[0] if self.loops else None
+
+    def new_loop(self) -> PytestLoop:
+        assert self.strategy is not None
+        settings = self.environment.settings
+        loop = PytestLoop(
+            self, choose=self.strategy.choose, preemptive=settings.preemptive, max_steps=settings.max_steps,
+            max_time_ns=round(settings.max_time_s * 1e9), settle_timeout_s=settings.settle_timeout_s,
+            observer=self.observer, watchdog=self.environment.watchdog, on_clock=self.environment.clock.set,
+        )
+        self.environment.clock.set(0)
+        self.loops.append(loop)
+        return loop
+
+    def failure(self, reports: list[Any]) -> Failure | None:
+        """The run's failure, from pytest's reports and what the phases raised."""
+        failed = [r for r in reports if r.outcome == "failed"]
+        if not failed:
+            return None
+        when = failed[0].when
+        error = next((e for w, e in self.raised if w == when), None)
+        loop = self.loop
+        if isinstance(error, ScheduleDivergence):
+            raise error
+        if isinstance(error, RunAborted):
+            return Failure(error.kind, error.message)  # type: ignore[arg-type]
+        if isinstance(error, LoopInterrupted) or (loop is not None and loop.abort is not None):
+            kind, message = (loop.abort if loop is not None and loop.abort else ("blocked-loop", "event loop blocked"))
+            return Failure(kind, message)  # type: ignore[arg-type]
+        if error is None:
+            return Failure("exception", f"{when} failed: {str(failed[0].longrepr).splitlines()[-1:]}")
+        kind = "assertion" if isinstance(error, AssertionError) else "exception"
+        phase = "" if when == "call" else f" (in {when})"
+        return Failure(kind, describe(error) + phase)  # type: ignore[arg-type]
+
+    def skipped(self, reports: list[Any]) -> bool:
+        return any(r.outcome == "skipped" and not hasattr(r, "wasxfail") for r in reports)
+
+
+def describe(error: BaseException) -> str:
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    text = str(error).split("\n")[0]
+    return f"{type(error).__name__}: {text}{where}" if text else f"{type(error).__name__}{where}"
+
+
+class PytestLoop(ControlledLoop):
+    """A controlled loop driven by pytest-asyncio's runner (many `run_until_complete` calls).
+
+    While it runs, its thread sees virtual wall-clock time and the watchdog watches it;
+    between runs (pytest's own code, sync fixtures) time is real. `close()` first cancels
+    and drains what the test left, as `Execution` does after a run.
+    """
+
+    def __init__(self, run: ScheduleRun, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._run = run
+        self._depth = 0
+        self._finished = False
+
+    def run_forever(self) -> None:
+        environment = self._run.environment
+        outer = self._depth == 0
+        self._depth += 1
+        if outer:
+            ControlledLoop.active = self
+            environment.clock.scenario_thread = threading.get_ident()
+            environment.watchdog.on_stuck = self._stuck
+        try:
+            super().run_forever()
+        finally:
+            self._depth -= 1
+            if outer:
+                environment.watchdog.on_stuck = None
+                environment.watchdog.rearm()
+                environment.clock.scenario_thread = None
+                ControlledLoop.active = None
+
+    def _stuck(self, kind: str, detail: str) -> None:
+        blocking, _, where = detail.partition("|")
+        what = (f"event loop blocked by a {blocking}" if kind == "blocked-loop"
+                else "a step ran without returning to the loop")
+        self.abort = (kind, f"{what} for over {self._run.environment.settings.blocked_loop_s:g} s at {where}")
+
+    def close(self) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        """Cancel and drain what is left, then close (once)."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            if not self.is_closed() and not self.is_running():
+                self.drain()
+        except Exception:  # noqa: BLE001 - clean-up of a finished run must not mask its verdict
+            pass
+        finally:
+            super().close()
+
+
+def loop_factory() -> asyncio.AbstractEventLoop:
+    """The event-loop factory the plugin gives pytest-asyncio (and plain async tests)."""
+    run = ScheduleRun.current
+    if run is None or run.strategy is None or run.loops:
+        # Unexplored, or a second loop in one schedule (another loop scope): stock.
+        return asyncio.get_event_loop_policy().new_event_loop()
+    return run.new_loop()
