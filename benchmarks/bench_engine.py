@@ -50,6 +50,15 @@ def schedules_per_second(scenario: sh.Scenario, strategy_name: str, runs: int) -
         return runs / (perf_counter() - started)
 
 
+def explore_per_second(runs: int) -> float:
+    """Schedules per second through the public API (`sh.explore_variant`, random)."""
+    started = perf_counter()
+    exploration = sh.explore_variant(REFERENCE, "default", sh.ExploreOptions(strategy="random", runs=runs, seed=1),
+                                     store=None)
+    assert exploration.failure is None and exploration.runs == runs
+    return runs / (perf_counter() - started)
+
+
 def stock_per_second(runs: int, reuse: bool) -> float:
     loop = asyncio.new_event_loop() if reuse else None
     started = perf_counter()
@@ -68,12 +77,13 @@ def bench_speed(runs: int, rounds: int = 7) -> None:
     print("\n### Reference workload (5 tasks x 10 awaits: sleep(0), Lock, Event)\n")
     # Rounds interleave the four configurations, so a change in machine load hits all
     # of them alike; each figure is the median over the rounds.
-    samples: dict[str, list[float]] = {"run": [], "reused": [], "random": [], "pct": []}
+    samples: dict[str, list[float]] = {"run": [], "reused": [], "random": [], "pct": [], "api": []}
     for _ in range(rounds):
         samples["run"].append(stock_per_second(runs, reuse=False))
         samples["reused"].append(stock_per_second(runs, reuse=True))
         samples["random"].append(schedules_per_second(REFERENCE, "random", runs))
         samples["pct"].append(schedules_per_second(REFERENCE, "pct", runs))
+        samples["api"].append(explore_per_second(runs))
     rate = {name: statistics.median(values) for name, values in samples.items()}
     ratio = {name: statistics.median(r / s for r, s in zip(samples["run"], values))
              for name, values in samples.items()}
@@ -84,6 +94,7 @@ def bench_speed(runs: int, rounds: int = 7) -> None:
     print(f"| stock loop, one loop reused | {rate['reused']:,.0f} | {ratio['reused']:.2f}x |")
     for name in ("random", "pct"):
         print(f"| simharness `{name}` (tracing, determinism, watchdog on) | {rate[name]:,.0f} | {ratio[name]:.2f}x |")
+    print(f"| simharness through `sh.explore_variant` (random, whole campaign) | {rate['api']:,.0f} | {ratio['api']:.2f}x |")
 
 
 def runs_to_failure(k: int, strategy: str, seeds: int, cap: int) -> tuple[float, int]:
@@ -185,14 +196,21 @@ def bench_heap(runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller counts")
+    parser.add_argument("--only", choices=("speed", "search", "time", "heap", "memory"),
+                        help="run one measurement only")
     args = parser.parse_args()
     quick = args.quick
     print(f"Python {sys.version.split()[0]}")
-    bench_speed(500 if quick else 2000)
-    bench_search(seeds=20, cap=2000 if quick else 20000, stock_runs=1000 if quick else 10000)
-    bench_time_compression()
-    bench_heap(500 if quick else 2000)
-    bench_memory(10_000 if quick else 100_000)
+    if args.only in (None, "speed"):
+        bench_speed(500 if quick else 2000)
+    if args.only in (None, "search"):
+        bench_search(seeds=20, cap=2000 if quick else 20000, stock_runs=1000 if quick else 10000)
+    if args.only in (None, "time"):
+        bench_time_compression()
+    if args.only in (None, "heap"):
+        bench_heap(500 if quick else 2000)
+    if args.only in (None, "memory"):
+        bench_memory(10_000 if quick else 100_000)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,14 @@ child's exit and the end of its pipes. The flow's child here finishes exactly at
 deadline: it works until told that its last page is done, and the outside world (a timer
 standing in for the browser) tells it with SIGUSR1 at `FLOW_TIMEOUT_S`, the same instant
 the dispatcher's timeout fires. (Not by closing its stdin: since Python 3.12
-`communicate()` closes stdin at once, so the child would finish at the start.) In
-simulation the child's output, its exit and the timeout are events of one virtual
-instant that the explorer may order; when the exit is processed before the timeout's
-cancellation reaches the flow, the buggy `proc.kill()` raises. On the real runtime the
-window is a few microseconds wide: it opens when the loop is late to a due timer.
+`communicate()` closes stdin at once, so the child would finish at the start.) Both
+timers fall due together and fire in registration order, as on a real clock: first the
+signal, then the timeout. On the stock loop the flow's task handles the timeout within
+microseconds, long before the child (a real process) has printed and exited, so the
+default order passes, as the stock loop does. The explorer may deliver the child's
+exit and output sooner, while the loop is still busy with the timeout (a real
+machine's scheduler can do that); when the exit is processed before the task's
+`except TimeoutError` runs, the buggy `proc.kill()` raises.
 
 The fix (round 7): `try: proc.kill() except ProcessLookupError: pass`.
 

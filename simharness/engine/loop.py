@@ -52,6 +52,12 @@ _NS = 1_000_000_000
 #: does not control.
 OPEN_ENDED_KINDS = frozenset({"checkpoint"})
 
+#: Outside events the stock loop sees at its very next select: a checkpoint (on the
+#: real runtime a `sleep(0)`) and a delivery on the (in-memory) loopback network. Any
+#: other outside event (a thread's result, a child's output or exit, an aiosqlite
+#: result) comes, by default, once the loop's own ready work is done.
+PROMPT_KINDS = frozenset({"checkpoint", "io"})
+
 #: Every other outside event (a delivery on the in-memory network, a thread's result,
 #: a child's output or exit, an aiosqlite result) is a real component that takes the
 #: time it really takes; its delivery to the loop may still lag, as a real select or a
@@ -93,19 +99,48 @@ class ExternalSource(Protocol):
 
 
 # ----- handles: asyncio's, with the step bookkeeping in `_run` -----------------------------
+_handle_run = asyncio.Handle._run
+
+
 class StepHandle(asyncio.Handle):
     """A ready callback; running it is one step of the run."""
 
     __slots__ = ("key", "kind", "label", "decision", "after", "completion")
 
     def _run(self) -> None:
+        # The hottest path of simharness (once per step): the bookkeeping is inlined.
         loop: ControlledLoop = self._loop  # type: ignore[assignment]
         if loop.draining:
-            asyncio.Handle._run(self)
+            _handle_run(self)
             return
-        loop._begin_step(self)
-        asyncio.Handle._run(self)
-        loop._end_step()
+        steps = loop.steps = loop.steps + 1
+        if steps > loop._max_steps:
+            raise RunAborted("timeout", f"step budget of {loop._max_steps} steps exceeded "
+                             "(a busy loop that never lets virtual time advance?)")
+        observer = loop._observer
+        if observer is not None:
+            kind = self.kind
+            if kind is not None and kind != "checkpoint":  # a checkpoint resumes its task: a task step
+                observer.on_step(steps, None, kind, self.key, loop._now, self.label, self.decision)
+            else:
+                task = getattr(self._callback, "__self__", None)
+                if type(task) is SimTask or isinstance(task, asyncio.Task):
+                    observer.on_step(steps, task, "task", task.get_name(), loop._now, "", self.decision)
+                else:
+                    observer.on_step(steps, None, "callback", describe_callback(self), loop._now, "",
+                                     self.decision)
+        watchdog = loop._watchdog
+        if watchdog is None:
+            _handle_run(self)
+        else:
+            watchdog.epoch += 1
+            watchdog.in_step = True
+            _handle_run(self)
+            watchdog.in_step = False
+        if loop.abort is not None:
+            raise RunAborted(*loop.abort)
+        if loop.invariants:
+            loop._check_invariants()
 
 
 class SimTimer(asyncio.TimerHandle):
@@ -248,7 +283,7 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
     # ----- callbacks, tasks and futures ---------------------------------------------------
     def _call_soon(self, callback: Callable[..., Any], args: Any, context: Any) -> asyncio.Handle:
         handle = StepHandle(callback, args, self, context)
-        handle.decision = None
+        handle.decision = handle.kind = None
         if self._checkpoint is not None:
             # The task that just yielded at a checkpoint reschedules itself: its next step
             # is an outside event, released (by default) at the very next select, which
@@ -379,6 +414,7 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
         if self._preemptive:
             return self._preemptive_select()
         released: list[Any] = []
+        busy = bool(self._ready)  # the loop has work of its own this iteration
         while True:
             heads = pending.heads()
             if not heads:
@@ -386,20 +422,31 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
             # Holding every outside event back is possible when something else can run
             # (ready callbacks, one released just now), or when a timer falls due first
             # and every held-back operation can take that long (see DELIVERY_LAG_NS).
-            can_wait = bool(self._ready) or bool(released) or (bool(self._scheduled) and (
+            can_wait = busy or bool(released) or (bool(self._scheduled) and (
                 self._scheduled[0]._when * _NS - self._now <= DELIVERY_LAG_NS
                 or all(h.kind in OPEN_ENDED_KINDS for h in heads)))
+            # The stock loop's order: a checkpoint (a sleep(0)) and a loopback delivery are
+            # there at the next select; a thread's result or a child's output comes after
+            # the loop's own ready work (microseconds of callbacks beat a context switch).
+            prompt = [h for h in heads if h.kind in PROMPT_KINDS]
+            slow = [h for h in heads if h.kind not in PROMPT_KINDS]
+            targets: list[Any] = list(prompt)
+            if can_wait and busy and slow:
+                targets.append(None)
+            targets.extend(slow)
+            if can_wait and None not in targets:
+                targets.append(None)
             chosen = 0
-            if len(heads) > 1 or can_wait:
-                options = [Option(h.key, h.kind, h.label) for h in heads]
-                if can_wait:
-                    options.append(FIFO_OPTION)
+            if len(targets) > 1:
+                options = [FIFO_OPTION if t is None else Option(t.key, t.kind, t.label) for t in targets]
                 chosen = self._decide(options)
-                if chosen == len(heads):
-                    break
-                heads[chosen].decision = len(self.decisions)
-            pending.remove(heads[chosen])
-            released.append(heads[chosen])
+            target = targets[chosen]
+            if target is None:
+                break
+            if len(targets) > 1:
+                target.decision = len(self.decisions)
+            pending.remove(target)
+            released.append(target)
         if not released and not self._ready:
             self._let_time_pass()
         return released
@@ -472,35 +519,7 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
         name = describe_callback(handle)
         return Option(f"callback:{name}", "ready", name)
 
-    # ----- steps ---------------------------------------------------------------------------
-    def _begin_step(self, handle: Any) -> None:
-        steps = self.steps = self.steps + 1
-        if steps > self._max_steps:
-            raise RunAborted("timeout", f"step budget of {self._max_steps} steps exceeded "
-                             "(a busy loop that never lets virtual time advance?)")
-        observer = self._observer
-        if observer is not None:
-            task = getattr(handle._callback, "__self__", None)
-            if isinstance(task, asyncio.Task):
-                observer.on_step(steps, task, "task", task.get_name(), self._now, "", handle.decision)
-            elif getattr(handle, "kind", None) is not None:
-                observer.on_step(steps, None, handle.kind, handle.key, self._now, handle.label, handle.decision)
-            else:
-                observer.on_step(steps, None, "callback", describe_callback(handle), self._now, "",
-                                 handle.decision)
-        watchdog = self._watchdog
-        if watchdog is not None:
-            watchdog.epoch += 1
-            watchdog.in_step = True
-
-    def _end_step(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.in_step = False
-        if self.abort is not None:
-            raise RunAborted(*self.abort)
-        if self.invariants:
-            self._check_invariants()
-
+    # ----- steps (counted in `StepHandle._run`) ---------------------------------------
     def _check_invariants(self) -> None:
         for name, check in self.invariants:
             try:

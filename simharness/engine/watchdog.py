@@ -26,7 +26,8 @@ class LoopInterrupted(BaseException):
     """Raised inside a step the watchdog gave up on (a BaseException so `except Exception` cannot swallow it)."""
 
 
-def _thread_state(native_id: int | None) -> str:
+def thread_state(native_id: int | None) -> str:
+    """The kernel's state letter of a thread of this process (R, S, D...), or "?"."""
     if native_id is None:
         return "?"
     try:
@@ -109,7 +110,7 @@ class Watchdog:
                 continue
             frame = sys._current_frames().get(self._thread.ident or -1)
             where = _where(frame) if frame is not None else "unknown place"
-            state = _thread_state(self._thread.native_id)
+            state = thread_state(self._thread.native_id)
             kind = "timeout" if state == "R" else "blocked-loop"
             self._fired = True
             if self.on_stuck is not None:

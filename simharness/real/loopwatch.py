@@ -23,18 +23,10 @@ from collections.abc import Callable
 from types import FrameType
 
 from simharness.engine.realtime import monotonic
-from simharness.engine.watchdog import LoopInterrupted, blocking_call
+from simharness.engine.watchdog import LoopInterrupted, blocking_call, thread_state
 
 _BEAT_S = 0.05
 _SIGNAL = signal.SIGUSR2
-
-
-def _thread_state(native_id: int | None) -> str:
-    try:
-        with open(f"/proc/self/task/{native_id}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return "?"
 
 
 def _where(frame: FrameType | None) -> str:
@@ -104,7 +96,7 @@ class LoopWatch:
                 if mark == signalled_mark:
                     continue
                 signalled_at = None  # the loop moved on; it may block again (another copy)
-            if now - beat < threshold or _thread_state(self._main.native_id) not in ("S", "D"):
+            if now - beat < threshold or thread_state(self._main.native_id) not in ("S", "D"):
                 continue
             if self.fired is None:
                 where = _where(sys._current_frames().get(self._main.ident or -1))

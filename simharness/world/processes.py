@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import selectors
 import subprocess
 from collections.abc import Callable
@@ -57,6 +58,21 @@ def session_activity(sessions: list[int]) -> dict[int, tuple[int, bool]]:
             found[session] = (ticks + int(fields[UTIME]) + int(fields[STIME]),
                               running or fields[STATE] in ("R", "D"))
     return found
+
+
+def _has_output(child: ChildTransport) -> bool:
+    """True when the child wrote something not read yet (it acted: not hung)."""
+    fds = list(child.read_fds.values())
+    return bool(fds) and bool(select.select(fds, [], [], 0)[0])
+
+
+def _exited(pid: int) -> bool:
+    """True when process `pid` has exited and waits to be reaped (state Z in /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class ChildSource:
@@ -104,8 +120,11 @@ class ChildSource:
                     elif now - child.last_activity >= self.window_s:
                         # Silent is not hung while the child's session still runs: a child
                         # slow to start on a loaded machine must not time out for nothing.
+                        # Nor is a child that has just exited (a zombie not yet reaped): on
+                        # a loaded machine its exit can come after the window, and its exit
+                        # and end of output must be delivered now, not after virtual time moved.
                         cpu, running = session_activity([child.pid])[child.pid]
-                        if running or cpu != child.cpu_seen:
+                        if running or cpu != child.cpu_seen or _exited(child.pid) or _has_output(child):
                             child.cpu_seen = cpu
                             child.last_activity = now
                         else:
