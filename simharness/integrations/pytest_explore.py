@@ -27,7 +27,7 @@ from simharness.engine.strategies.base import Strategy
 from simharness.errors import ScheduleDivergence
 from simharness.explore.shrink import shrink_failure
 from simharness.explore.store import StoreSession
-from simharness.integrations.pytest_loop import ScheduleRun
+from simharness.integrations.pytest_loop import TIME_MACHINE_REFUSAL, RealWallClock, ScheduleRun, WallClockConflict
 from simharness.outcome import RunResult
 
 VARIANT = "default"
@@ -60,6 +60,7 @@ class ItemExecution:
         self.scenario_name = name
         self.variant = VARIANT
         self.unsupported = ""
+        self.own_clock = isinstance(environment.clock, RealWallClock)
 
     def protocol(self, strategy: Strategy | None, nextitem: Any, *, log: bool = False,
                  detail: bool = False) -> tuple[ScheduleRun, list[Any]]:
@@ -79,6 +80,8 @@ class ItemExecution:
         self.last_reports = reports
         self.last_skipped = run.skipped(reports)
         failure = run.failure(reports)
+        if failure is not None and TIME_MACHINE_REFUSAL in failure.message and not self.own_clock:
+            raise WallClockConflict(failure.message)
         observer = run.observer
         decisions = loop.decisions if loop is not None else []
         trace_hash = observer.digest(f"{failure.kind if failure else 'pass'}|{self.scenario_name}|{VARIANT}")
@@ -101,15 +104,23 @@ def explore_item(item: pytest.Item, name: str, *, strategy: str, runs: int, seed
                  store: Any, timeout_s: float, nextitem: Any, replay: Schedule | None = None) -> ItemOutcome:
     """Explore `item` and log its one reported run (see the module doc)."""
     settings = RunSettings(blocked_loop_s=min(10.0, timeout_s))
-    outcome = ItemOutcome(strategy=strategy, seed=seed)
     started = time.monotonic()
-    with RunEnvironment(settings) as environment:
-        execution = ItemExecution(item, name, environment)
-        try:
-            _explore(execution, outcome, strategy=strategy, runs=runs, seed=seed, depth=depth, store=store,
-                     timeout_s=timeout_s, nextitem=nextitem, replay=replay, started=started)
-        finally:
-            outcome.last_reports = execution.last_reports
+    for wall_clock in (True, False):
+        outcome = ItemOutcome(strategy=strategy, seed=seed)
+        environment = RunEnvironment(settings)
+        if not wall_clock:
+            environment.clock = RealWallClock()  # type: ignore[assignment]
+            outcome.notes.append("ran without the virtual wall clock: the test starts time-machine")
+        with environment:
+            execution = ItemExecution(item, name, environment)
+            try:
+                _explore(execution, outcome, strategy=strategy, runs=runs, seed=seed, depth=depth, store=store,
+                         timeout_s=timeout_s, nextitem=nextitem, replay=replay, started=started)
+            except WallClockConflict:
+                continue
+            finally:
+                outcome.last_reports = execution.last_reports
+        break
     return outcome
 
 

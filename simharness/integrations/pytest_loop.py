@@ -148,6 +148,30 @@ class PytestLoop(ControlledLoop):
             super().close()
 
 
+class WallClockConflict(Exception):
+    """The test starts time-machine, which refuses to run while freezegun (the virtual wall clock) is on."""
+
+
+#: What time-machine says when it meets freezegun: the test is explored again without the wall clock.
+TIME_MACHINE_REFUSAL = "time-machine cannot start when freezegun is active"
+
+
+class RealWallClock:
+    """Stands in for `VirtualWallClock` when a test manages the wall clock itself (time-machine):
+    `loop.time()` stays virtual, `time.time()` is the test's own."""
+
+    scenario_thread: int | None = None
+
+    def __enter__(self) -> RealWallClock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def set(self, now_ns: int) -> None:
+        pass
+
+
 def loop_factory() -> asyncio.AbstractEventLoop:
     """The event-loop factory the plugin gives pytest-asyncio (and plain async tests)."""
     run = ScheduleRun.current

@@ -132,7 +132,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         if sim.unsupported == "stock":
             run_unexplored(item, nextitem, outcome.unsupported)
         else:
-            item.stash[SKIP_KEY] = f"unsupported in simulation: {outcome.unsupported}"
+            # pytest's own skip marker: the report then points at the test, with the reason.
+            item.add_marker(pytest.mark.skip(reason=f"unsupported in simulation: {outcome.unsupported}"))
             from _pytest.runner import runtestprotocol
             runtestprotocol(item, log=True, nextitem=nextitem)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
@@ -151,17 +152,6 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         item.ihook.pytest_runtest_logreport(report=report)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True
-
-
-SKIP_KEY = pytest.StashKey[str]()
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    reason = item.stash.get(SKIP_KEY, None)
-    if reason is not None:
-        del item.stash[SKIP_KEY]
-        pytest.skip(reason)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -62,13 +62,13 @@ def failure_text(outcome: Any, planned: int, traceback_text: str, command: str) 
         head = (f"simharness: {final.failure.kind} replaying a failure remembered in the failure store "
                 "(tried before exploring)")
     elif outcome.run_index > planned:
-        head = (f"simharness: {final.failure.kind} in the default order (asyncio's own), after "
-                f"{outcome.schedules} passing schedule(s)")
+        after = f", after {outcome.schedules} passing schedule(s)" if outcome.schedules else ""
+        head = f"simharness: {final.failure.kind} in the default order (asyncio's own){after}"
     else:
         head = (f"simharness: {final.failure.kind} at schedule {outcome.run_index} of {planned} "
                 f"(strategy {outcome.strategy}, test seed {outcome.seed})")
     lines = [head, final.failure.message, ""]
-    if traceback_text:
+    if traceback_text and final.failure.kind in ("assertion", "exception"):
         lines += ["the failing run (replayed):", traceback_text.rstrip(), ""]
     original = outcome.original
     if original is not None and original.schedule.encode() != final.schedule.encode():

@@ -1,0 +1,92 @@
+"""The plugin next to the plugins a suite already uses (issue 16, item 4): pytester subprocess runs."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "plugin"))
+from pytester_helpers import QUIET, prepare, replay_args, run, suite, summary  # noqa: E402
+
+pytest_plugins = ["pytester"]
+
+SCHEDULE_LINES = re.compile(r"^(?:schedule: .*|simharness: \w+ at schedule .*)$", re.MULTILINE)
+
+
+@pytest.fixture
+def tester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    return prepare(pytester, monkeypatch)
+
+
+def test_xdist_finds_the_same_schedules_as_one_process(tester: pytest.Pytester) -> None:
+    suite(tester, "suite_flaky")
+    alone = run(tester, "--sim", "--sim-seed", "5", "--sim-store", "off")
+    spread = run(tester, "--sim", "--sim-seed", "5", "--sim-store", "off", "-n", "2")
+    alone.assert_outcomes(failed=1, passed=1)
+    spread.assert_outcomes(failed=1, passed=1)
+    assert SCHEDULE_LINES.findall(alone.stdout.str()) == SCHEDULE_LINES.findall(spread.stdout.str())
+    # The controller counts what its workers did.
+    assert summary(spread.stdout.str()) == summary(alone.stdout.str())
+
+
+def test_pytest_repeat_count(tester: pytest.Pytester) -> None:
+    suite(tester, "suite_flaky")
+    result = run(tester, "--sim", "--sim-seed", "5", "--count", "2")
+    result.assert_outcomes(failed=2, passed=2)
+    reports = result.stdout.str().split("short test summary info")[0]
+    # Each repetition names the test without [N-M]: the command works without --count.
+    assert reports.count("replay: pytest test_suite.py::test_two_logins --sim-replay ") == 2
+    assert summary(result.stdout.str()).startswith("simharness: 4 tests")
+
+
+def test_pytest_timeout_and_tests_that_would_hang(tester: pytest.Pytester) -> None:
+    suite(tester, "suite_hang")
+    result = run(tester, "--sim", "--sim-seed", "1", "--timeout", "120", "-p", "timeout")
+    result.assert_outcomes(failed=2)
+    output = result.stdout.str()
+    assert "simharness: deadlock at schedule 1 of 20" in output
+    assert "blocked: Task-1 awaits Event.wait() at test_suite.py:" in output
+    assert "simharness: timeout at schedule 1 of 20" in output and "virtual-time budget" in output
+    assert "Timeout" not in output.replace("timeout at", "")  # pytest-timeout never had to step in
+
+
+def test_pytest_randomly_order_does_not_change_the_schedules(tester: pytest.Pytester) -> None:
+    suite(tester, "suite_flaky")
+    no_random = tuple(a for a in QUIET if a != "no:randomly")[:-1]
+    shuffled = run(tester, "--sim", "--sim-seed", "5", "--sim-store", "off", "-p", "randomly",
+                   "--randomly-seed", "12", quiet=no_random)
+    plain = run(tester, "--sim", "--sim-seed", "5", "--sim-store", "off")
+    shuffled.assert_outcomes(failed=1, passed=1)
+    assert "Using --randomly-seed=12" in shuffled.stdout.str()
+    assert SCHEDULE_LINES.findall(shuffled.stdout.str()) == SCHEDULE_LINES.findall(plain.stdout.str())
+
+
+def test_hypothesis_given_async_tests_run_in_the_default_order(tester: pytest.Pytester) -> None:
+    suite(tester, "suite_hypothesis")
+    result = run(tester, "--sim", "--sim-seed", "1")
+    result.assert_outcomes(passed=1, failed=1)
+    output = result.stdout.str()
+    assert "simharness: assertion in the default order (asyncio's own)" in output
+    assert "Falsifying example: test_found_by_hypothesis(" in output
+    assert summary(output).startswith("simharness: 2 tests x 0 schedules, 1 failure")
+    args = replay_args(output)
+    assert args[0] == "test_suite.py::test_found_by_hypothesis"
+
+
+def test_freezegun_and_time_machine_inside_explored_tests(tester: pytest.Pytester) -> None:
+    suite(tester, "suite_time")
+    result = run(tester, "--sim", "--sim-seed", "1")
+    result.assert_outcomes(passed=2)
+    assert summary(result.stdout.str()).startswith("simharness: 2 tests x 20 schedules, 0 failures")
+
+
+def test_anyio_tests_are_left_alone_and_counted(tester: pytest.Pytester) -> None:
+    suite(tester, "suite_anyio")
+    result = run(tester, "--sim", "--sim-seed", "1")
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str()
+    assert "left alone (ran as usual, not explored): 1 test" in output
+    assert "anyio test (anyio runs it on its own runner)" in output
