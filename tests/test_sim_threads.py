@@ -117,3 +117,29 @@ def test_scenario_thread_posting_threadsafe_is_waited_for_and_replays() -> None:
     result = sh.run_strategy(scenario_of(worker_thread_posts_back), "default", FifoStrategy())
     assert result.failure is None, result.failure
     assert _replay_in_fresh_process("worker-thread-posts-back", result.schedule.encode()) == result.trace_hash
+
+
+@sh.scenario
+async def loop_thread_waits_for_a_helper() -> None:
+    """The loop thread blocks briefly on a threading.Event that a helper thread sets after a
+    real 0.05 s wait with a monotonic deadline (as on the stock loop: no blocked-loop)."""
+    released = threading.Event()
+
+    def helper() -> None:
+        deadline = time.monotonic() + 0.05  # the helper thread's clock is the real one
+        while time.monotonic() < deadline:
+            time.sleep(0.005)
+        released.set()
+
+    thread = threading.Thread(target=helper, name="helper")
+    thread.start()
+    assert released.wait(timeout=5.0), "the helper never released the loop thread"
+    await asyncio.sleep(0)
+    thread.join()
+
+
+def test_loop_thread_waiting_on_a_helper_thread_is_not_a_blocked_loop() -> None:
+    scenario = scenario_of(loop_thread_waits_for_a_helper)
+    assert asyncio.run(scenario.coroutine("default")) is None  # the stock loop first
+    exploration = explore_variant(scenario, "default", ExploreOptions(strategy="random", runs=5))
+    assert exploration.failure is None, exploration.failure
