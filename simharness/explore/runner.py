@@ -216,7 +216,9 @@ def _replay_in(execution: Execution, schedule: Schedule, *, detail: bool = False
 def _finding(execution: Execution, found: RunResult, run_index: int, shrink: bool) -> FoundFailure:
     assert found.failure is not None
     final, replays = found, 0
-    if shrink:
+    # A blocked loop is found only after `blocked_loop_s` of real waiting, and so is every
+    # replay of it: shrinking would multiply that wait, silently. It is reported as found.
+    if shrink and found.failure.kind != "blocked-loop":
         from simharness.explore.shrink import shrink_failure
         final, replays = shrink_failure(execution, found)
     assert final.failure is not None
