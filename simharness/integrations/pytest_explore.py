@@ -137,7 +137,8 @@ def _explore(execution: ItemExecution, outcome: ItemOutcome, *, strategy: str, r
         outcome.schedules = 1
         outcome.failure = result if result.failed else None
         return
-    remembered = StoreSession.open(store, name, VARIANT)
+    # A store file that does not exist yet is created only when there is a failure to remember.
+    remembered = StoreSession.open(store if store is not None and store.path.exists() else None, name, VARIANT)
     found: RunResult | None = None
     for stored in remembered.schedules:
         try:
@@ -188,6 +189,7 @@ def _explore(execution: ItemExecution, outcome: ItemOutcome, *, strategy: str, r
         if not final.failed:
             outcome.notes.append("the shrunk schedule passed when replayed: the test is not deterministic")
         if found.failure.kind != "crash":
+            remembered.store = remembered.store or store
             remembered.remember(_found(outcome), strategy=strategy, seed=seed, depth=depth, runs=runs)
         return
     # Every schedule passed: the logged run is the default order (asyncio's own).
