@@ -92,8 +92,6 @@ def outcome_table(exploration: Exploration, replay: Callable[[str], str] | None 
         say(f"  {row.count:>9} {share:>6.2f}% {row.first_run:>10}  {_row_text(row)}")
         if row.outcome != "pass" and replay is not None and row.first_schedule:
             say(f"  {'':>29}  first schedule: {row.first_schedule}")
-    if exploration.interrupted:
-        note(f"interrupted: the table counts the {total} runs that finished", "yellow")
 
 
 def crash_note(exploration: Exploration) -> None:

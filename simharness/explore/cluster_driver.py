@@ -82,16 +82,20 @@ class ClusterExecutor:
                 for outcome in message[1]:  # type: ignore[attr-defined]
                     sink(outcome)
         except BaseException:
-            self.close()  # Ctrl-C or an error: stop the cluster's work now
+            self.close(wait_s=0.0)  # Ctrl-C or an error: stop the cluster's work now
             raise
 
-    def close(self) -> None:
-        """Ask the driver to close its client (and local cluster), then end its process group."""
+    def close(self, wait_s: float = 10.0) -> None:
+        """Ask the driver to close its client (and local cluster), then end its process group.
+
+        With `wait_s=0` (an interrupt, an error) the driver is killed at once: its client
+        goes with it, a local cluster too, and a remote cluster cancels what it ran for it.
+        """
         driver, self._driver = self._driver, None
         if driver is None:
             return
-        if driver.send(None):
-            driver.join(10.0)
+        if wait_s > 0 and driver.send(None):
+            driver.join(wait_s)
         driver.kill()
 
 
