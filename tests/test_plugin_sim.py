@@ -137,3 +137,26 @@ def test_ini_twins(tester: pytest.Pytester) -> None:
     assert "strategy random, runs 4, every asyncio test" in output
     assert summary(output).startswith("simharness: 1 test x 4 schedules")
     assert not (tester.path / ".simharness" / "failures.db").exists()
+
+
+def test_wall_time_limit_stops_exploring_and_says_so(tester: pytest.Pytester) -> None:
+    tester.makepyfile(test_slow='''
+import time
+import pytest
+
+
+@pytest.fixture
+def slow_setup():
+    time.sleep(0.3)  # real time, outside the loop: every schedule pays it
+
+
+@pytest.mark.asyncio
+async def test_slow(slow_setup):
+    pass
+''')
+    result = run(tester, "--sim", "--sim-seed", "1", "--sim-timeout", "1")
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str()
+    stopped = re.search(r"simharness:   stopped early: test_slow.py::test_slow: wall-time limit of 1 s "
+                        r"reached after (\d+) of 20 schedules", output)
+    assert stopped and 1 <= int(stopped.group(1)) < 20, output

@@ -177,7 +177,7 @@ def _explore(execution: ItemExecution, outcome: ItemOutcome, *, strategy: str, r
     if found is not None:
         assert found.failure is not None
         outcome.original = found
-        shrunk, _ = shrink_failure(execution, found)  # type: ignore[arg-type]
+        shrunk, _ = shrink_failure(_Deadline(execution, started + timeout_s, outcome), found)  # type: ignore[arg-type]
         try:
             final = replay_in(execution, shrunk.schedule, detail=True, nextitem=nextitem)
         except ScheduleDivergence as divergence:
@@ -199,6 +199,24 @@ def _explore(execution: ItemExecution, outcome: ItemOutcome, *, strategy: str, r
     if final.failed:
         outcome.status, outcome.failure, outcome.original, outcome.run_index = "failed", final, final, runs + 1
     return
+
+
+class _Deadline:
+    """The execution as the shrinker sees it: past the wall-time limit, candidates are refused unrun."""
+
+    def __init__(self, execution: ItemExecution, deadline: float, outcome: ItemOutcome) -> None:
+        self._execution, self._deadline, self._outcome = execution, deadline, outcome
+        self.settings, self.scenario_name, self.variant = execution.settings, execution.scenario_name, VARIANT
+
+    def run(self, strategy: Strategy, **kwargs: Any) -> RunResult:
+        if time.monotonic() <= self._deadline:
+            return self._execution.run(strategy, **kwargs)
+        note = "shrinking stopped at the wall-time limit (--sim-timeout)"
+        if note not in self._outcome.notes:
+            self._outcome.notes.append(note)
+        empty = schedule_from(self.scenario_name, VARIANT, False, [])
+        return RunResult(scenario=self.scenario_name, variant=VARIANT, failure=None, schedule=empty,
+                         trace_hash="", steps=0, virtual_time=0.0)
 
 
 def _found(outcome: ItemOutcome) -> Any:
