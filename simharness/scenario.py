@@ -97,20 +97,18 @@ class Scenario:
 
 
 def _check_signature(fn: ScenarioFunction, *, takes_argument: bool) -> None:
-    """A scenario with variants is called with one argument, one without with none:
-    a function that cannot be called so is a usage error, never a failure found."""
+    """A scenario with variants is called with the variant's value: a function that takes
+    no argument is a usage error, never a failure found (the rest is checked at the call,
+    `Execution.run`)."""
+    if not takes_argument:
+        return  # extra required parameters may be filled by the caller (Hypothesis's run_with)
     try:
         signature = inspect.signature(fn)
-        if takes_argument:
-            signature.bind(None)
-        else:
-            signature.bind()
+        signature.bind_partial(None)
     except TypeError:
-        wanted = "one argument (the variant's value)" if takes_argument else "no argument"
         raise ScenarioLoadError(
-            f"scenario {fn.__name__}{signature}: it is called with {wanted}, "
-            f"{'since it declares variants' if takes_argument else 'since it declares no variants'}"
-        ) from None
+            f"scenario {fn.__name__}{signature}: it is called with one argument (the variant's "
+            "value), since it declares variants") from None
     except ValueError:
         return  # no signature to check (a builtin or C function): the call will tell
 

@@ -90,7 +90,7 @@ def test_usage_errors_exit_2_without_traceback(args: list[str]) -> None:
 
 @pytest.mark.parametrize(("source", "wanted"), [
     ("@sh.scenario(variants={'a': 1})\nasync def takes_none() -> None:\n    pass\n", "one argument"),
-    ("@sh.scenario\nasync def takes_one(store) -> None:\n    pass\n", "no argument"),
+    ("@sh.scenario\nasync def takes_one(store) -> None:\n    pass\n", "cannot be called with variant"),
 ])
 def test_scenario_that_cannot_take_its_variant_is_a_usage_error(tmp_path, source: str, wanted: str) -> None:
     # Calling it would raise TypeError inside the run: that is the user's setup, not a found bug.

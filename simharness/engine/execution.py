@@ -125,7 +125,12 @@ class Execution:
         failure: Failure | None = None
         divergence: ScheduleDivergence | None = None
         try:
-            main = loop.create_task(self.scenario.coroutine(self.variant), name="main")
+            try:
+                coroutine = self.scenario.coroutine(self.variant)
+            except TypeError as error:  # the scenario cannot be called so: the user's setup
+                raise ConfigError(f"scenario {self.scenario.name} cannot be called with variant "
+                                  f"{self.variant!r}: {error}") from None
+            main = loop.create_task(coroutine, name="main")
             loop.run_until_complete(main)
         except ScheduleDivergence as error:
             divergence = error
@@ -136,6 +141,9 @@ class Execution:
             failure = Failure(kind, message)  # type: ignore[arg-type]
         except AssertionError as error:
             failure = Failure("assertion", _describe_exception(error))
+        except ConfigError:
+            self._close(loop)
+            raise
         except Exception as error:  # the scenario raised: a finding, not a tool error
             failure = Failure("exception", _describe_exception(error))
         except BaseException:
