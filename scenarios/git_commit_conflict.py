@@ -93,7 +93,8 @@ async def agent_commits(repo: Path, env: dict[str, str], name: str, sequence: Se
 
 
 @sh.scenario(variants={"buggy": in_parallel, "fixed": one_at_a_time},
-             expect={"buggy": "fail", "fixed": "pass"}, backends=("real",))
+             expect={"buggy": "fail", "fixed": "pass"}, backends=("real",),
+             bug={"kind": "assertion", "message": "parallel git commits conflicted"})
 async def git_commit_conflict(make_sequencer: Callable[[], Sequencer]) -> None:
     """Three agents commit in parallel; every change must be in history, in its own commit."""
     sequence = make_sequencer()

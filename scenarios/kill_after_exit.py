@@ -107,7 +107,8 @@ async def _run_one(slug: str, semaphore: asyncio.Semaphore,
 
 
 @sh.scenario(variants={"buggy": kill_unguarded, "fixed": kill_guarded},
-             expect={"buggy": "fail", "fixed": "pass"}, process_settle_s=SETTLE_S)
+             expect={"buggy": "fail", "fixed": "pass"}, process_settle_s=SETTLE_S,
+             bug={"kind": "assertion", "message": "lost its result: ProcessLookupError escaped _run_one"})
 async def kill_after_exit(kill: Callable[[asyncio.subprocess.Process], None]) -> None:
     """Two flows whose children finish at their deadline; each must still yield a result."""
     semaphore = asyncio.Semaphore(len(FLOWS))

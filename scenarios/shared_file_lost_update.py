@@ -69,7 +69,8 @@ async def add_dependency(path: Path, name: str, version: str, guard: EditGuard) 
 
 
 @sh.scenario(variants={"buggy": lambda: no_guard, "fixed": one_writer},
-             expect={"buggy": "fail", "fixed": "pass"})
+             expect={"buggy": "fail", "fixed": "pass"},
+             bug={"kind": "assertion", "message": "lost update on package.json"})
 async def shared_file_lost_update(make_guard: Callable[[], EditGuard]) -> None:
     """Add lodash and axios to one real package.json in parallel; both must be there."""
     guard = make_guard()

@@ -117,7 +117,8 @@ def provider_per_test(server_config: dict[str, Any]) -> ProviderFor:
 
 
 @sh.scenario(variants={"buggy": shared_provider, "fixed": provider_per_test},
-             expect={"buggy": "fail", "fixed": "pass"})
+             expect={"buggy": "fail", "fixed": "pass"},
+             bug={"kind": "assertion", "message": "tests interfered through a shared provider"})
 async def shared_provider_isolation(providers: Callable[[dict[str, Any]], ProviderFor]) -> None:
     """Two tests run in parallel against one server; each must keep its own session."""
     provider_for = providers({"name": "mcp-server"})

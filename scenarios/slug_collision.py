@@ -183,7 +183,8 @@ def colliding_flow_list() -> tuple[str, ...]:
 
 
 @sh.scenario(variants={"buggy": assign_slugs_buggy, "fixed": assign_slugs_fixed},
-             expect={"buggy": "fail", "fixed": "pass"}, process_settle_s=0.3)
+             expect={"buggy": "fail", "fixed": "pass"}, process_settle_s=0.3,
+             bug={"kind": "assertion", "message": "read the report of flow .* both were given the output directory"})
 async def slug_collision(assign_slugs: AssignSlugs, names: Sequence[str] | None = None) -> None:
     """Every flow gets its own output directory and reads back its own report.
 

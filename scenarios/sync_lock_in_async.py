@@ -97,7 +97,7 @@ async def _flow(storage: SharedTokenStorage, name: str, refresh: bool) -> Any:
               "seed-read-only": ReadOnlyLockedStorage},
     expect={"buggy": "fail", "fixed": "pass", "seed-read-only": "pass"},
     blocked_loop_s=1.0,
-)
+    bug={"kind": "blocked-loop", "message": "synchronous lock"})
 async def sync_lock_in_async(storage_cls: StorageFactory) -> None:
     """Two parallel flows share one token storage; both token calls must return."""
     storage = storage_cls("http://server")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,7 +28,52 @@ _INT_OPTIONS = {"max_steps": 100_000_000}
 _SECONDS_OPTIONS = {"max_time_s": 10 * 365 * 86_400.0, "settle_timeout_s": 86_400.0,
                     "blocked_loop_s": 86_400.0, "process_settle_s": 3_600.0}
 _BACKENDS = ("sim", "real")
-KNOWN_OPTIONS = ("backends", "preemptive", *_INT_OPTIONS, *_SECONDS_OPTIONS)
+KNOWN_OPTIONS = ("backends", "preemptive", "bug", *_INT_OPTIONS, *_SECONDS_OPTIONS)
+_FAILURE_KINDS = ("assertion", "exception", "task-exception", "invariant", "deadlock", "timeout",
+                  "blocked-loop", "leak", "crash")
+
+
+@dataclass(frozen=True)
+class BugSignature:
+    """What a buggy variant's failure looks like: its kind and a pattern its message matches.
+
+    Declared with `@scenario(bug={"kind": "assertion", "message": "lost update"})` (for
+    every variant expected to fail) or `bug={"buggy": {...}, "silent": {...}}` (per
+    variant). `stress` counts a buggy variant as caught only by a failure that matches,
+    so a crash of the harness or a false alarm never passes for the bug.
+    """
+
+    kind: str
+    message: str = ""
+
+    def matches(self, kind: str, message: str) -> bool:
+        return kind == self.kind and re.search(self.message, message) is not None
+
+    def describe(self) -> str:
+        return f"{self.kind} matching /{self.message}/" if self.message else self.kind
+
+
+def _signature(where: str, value: Any) -> BugSignature:
+    if not isinstance(value, Mapping) or set(value) - {"kind", "message"} or "kind" not in value:
+        raise ScenarioLoadError(f"{where} must be a mapping with 'kind' and an optional 'message' pattern")
+    kind, message = value["kind"], value.get("message", "")
+    if kind not in _FAILURE_KINDS:
+        raise ScenarioLoadError(f"{where}: kind must be one of {', '.join(_FAILURE_KINDS)}")
+    if not isinstance(message, str):
+        raise ScenarioLoadError(f"{where}: message must be a regular expression (a string)")
+    try:
+        re.compile(message)
+    except re.error as error:
+        raise ScenarioLoadError(f"{where}: message is not a regular expression: {error}") from None
+    return BugSignature(kind, message)
+
+
+def _bug_option(where: str, value: Any) -> dict[str, BugSignature] | BugSignature:
+    if isinstance(value, Mapping) and "kind" in value:
+        return _signature(where, value)
+    if not isinstance(value, Mapping) or not value:
+        raise ScenarioLoadError(f"{where} must be {{'kind': ..., 'message': ...}} or a mapping of variants to that")
+    return {str(variant): _signature(f"{where}[{variant!r}]", signature) for variant, signature in value.items()}
 
 
 def check_options(scenario: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -51,6 +97,8 @@ def check_options(scenario: str, options: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "preemptive":
             if not isinstance(value, bool):
                 raise ScenarioLoadError(f"{where} must be True or False")
+        elif key == "bug":
+            value = _bug_option(f"scenario {scenario}: option bug", value)
         else:
             raise ScenarioLoadError(f"scenario {scenario}: unknown option {key!r} "
                                     f"(known: name, variants, expect, {', '.join(KNOWN_OPTIONS)})")
@@ -94,6 +142,15 @@ class Scenario:
 
     def expectation(self, variant: str) -> Expectation:
         return self.expect.get(variant, "pass")
+
+    def bug_signature(self, variant: str) -> BugSignature | None:
+        """The declared look of `variant`'s bug (None: not declared)."""
+        declared = self.options.get("bug")
+        if isinstance(declared, BugSignature):
+            return declared if self.expectation(variant) == "fail" else None
+        if isinstance(declared, Mapping):
+            return declared.get(variant)
+        return None
 
 
 def _check_signature(fn: ScenarioFunction, *, takes_argument: bool) -> None:
@@ -152,6 +209,11 @@ def scenario(
         _check_signature(fn, takes_argument=bool(variants))
         code = fn.__code__
         checked = check_options(name or fn.__name__.replace("_", "-"), options)
+        bug = checked.get("bug")
+        if isinstance(bug, dict):
+            unknown = sorted(set(bug) - set(chosen))
+            if unknown:
+                raise ScenarioLoadError(f"scenario {fn.__name__}: bug names unknown variant(s) {', '.join(unknown)}")
         declared = Scenario(
             name=name or fn.__name__.replace("_", "-"),
             function=fn,

@@ -16,7 +16,7 @@ from pathlib import Path
 from simharness.discovery import load_directory, resolve
 from simharness.errors import TargetError
 from simharness.real.protocol import RealJob, RunSpec, SimJob
-from simharness.scenario import Scenario
+from simharness.scenario import BugSignature, Scenario
 from simharness.stress.options import StressOptions
 
 #: Largest number of runs one job carries (a crash costs at most a re-spawn; jobs spread).
@@ -37,6 +37,7 @@ class VariantPlan:
     backends: tuple[str, ...]   # the backends it runs on in this stress run
     declared: tuple[str, ...]   # the backends the scenario declares it supports
     blocked_loop_s: float
+    bug: BugSignature | None = None  # what the expected failure looks like, if declared
 
 
 def _target(scenario: Scenario) -> str:
@@ -73,7 +74,8 @@ def plan_variants(scenarios: list[Scenario], options: StressOptions) -> list[Var
             if options.only_expect is not None and scenario.expectation(variant) != options.only_expect:
                 continue
             plans.append(VariantPlan(scenario.name, variant, scenario.expectation(variant),
-                                     scenario.source_file, _target(scenario), backends, declared, blocked))
+                                     scenario.source_file, _target(scenario), backends, declared, blocked,
+                                     scenario.bug_signature(variant)))
     return plans
 
 

@@ -10,6 +10,9 @@
   runs failed, the verdict is "not-observed" and counts as NOT met: the expectation
   says the variant fails, and nothing we ran showed it; we never claim a pass we did
   not observe.
+* a buggy variant that declares its bug (`@scenario(bug=...)`: a failure kind and a
+  message pattern) is caught only by a failure that matches it: a crash of the harness
+  or a false alarm does not pass for the bug.
 * no backend ran the variant (e.g. `--backend sim` on a real-only scenario):
   "skipped", which does not fail the run and does not claim anything either.
 """
@@ -47,6 +50,9 @@ def _buggy(plan: VariantPlan, sim: BackendResult | None, real: BackendResult | N
         if sim is None:
             return verdict(False, "missed", "the exploration did not finish" + rate)
         if sim.found is not None:
+            if plan.bug is not None and not plan.bug.matches(sim.found.kind, sim.found.message):
+                return verdict(False, "missed", f"simulation found {sim.found.kind} ({sim.found.message[:120]}), "
+                                                f"not the declared bug ({plan.bug.describe()})" + rate)
             return verdict(True, "caught", f"simulation found {sim.found.kind} at schedule "
                                            f"{sim.found.run_index} of {sim.runs}" + rate)
         if sim.error:
@@ -55,7 +61,11 @@ def _buggy(plan: VariantPlan, sim: BackendResult | None, real: BackendResult | N
     if real is None or real.runs == 0:
         return verdict(False, "not-observed", "no real run finished")
     if real.failures:
-        kinds = ", ".join(sorted({o.outcome for o in real.outcomes if o.outcome != "pass"}))
+        failed = [o for o in real.outcomes if o.outcome != "pass"]
+        if plan.bug is not None and not any(plan.bug.matches(o.outcome, o.message) for o in failed):
+            return verdict(False, "not-observed", f"real runs failed, but not with the declared bug "
+                                                  f"({plan.bug.describe()})" + rate)
+        kinds = ", ".join(sorted({o.outcome for o in failed}))
         return verdict(True, "caught", f"real backend observed it ({kinds})" + rate)
     return verdict(False, "not-observed", f"real backend observed no failure in {real.runs} runs "
                                           f"(real-only scenario: nothing shows the expected failure)")
