@@ -90,3 +90,30 @@ def test_anyio_tests_are_left_alone_and_counted(tester: pytest.Pytester) -> None
     output = result.stdout.str()
     assert "left alone (ran as usual, not explored): 1 test" in output
     assert "anyio test (anyio runs it on its own runner)" in output
+
+
+def test_a_projects_own_loop_factory_wins_and_the_test_is_counted_as_left_alone(tester: pytest.Pytester) -> None:
+    tester.makeconftest('''
+import asyncio
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_asyncio_loop_factories(config, item):
+    return {"own": asyncio.new_event_loop}
+''')
+    tester.makepyfile(test_own='''
+import asyncio
+import pytest
+from simharness.engine.loop import ControlledLoop
+
+
+@pytest.mark.asyncio
+async def test_on_the_projects_loop():
+    assert not isinstance(asyncio.get_running_loop(), ControlledLoop)
+''')
+    result = run(tester, "--sim", "--sim-seed", "1")
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str()
+    assert "1 x ran on an event loop from another pytest_asyncio_loop_factories hook" in output
+    assert "failures" not in output  # not claimed as explored

@@ -27,7 +27,9 @@ from simharness.engine.strategies.base import Strategy
 from simharness.errors import ScheduleDivergence
 from simharness.explore.shrink import shrink_failure
 from simharness.explore.store import StoreSession
-from simharness.integrations.pytest_loop import TIME_MACHINE_REFUSAL, RealWallClock, ScheduleRun, WallClockConflict
+from simharness.integrations.pytest_loop import (
+    TIME_MACHINE_REFUSAL, NotOnOurLoop, RealWallClock, ScheduleRun, WallClockConflict,
+)
 from simharness.outcome import RunResult
 
 VARIANT = "default"
@@ -75,6 +77,8 @@ class ItemExecution:
         run, reports = self.protocol(strategy, nextitem if nextitem is not None else self.item.parent,
                                      log=log, detail=detail)
         loop = run.loop
+        if loop is None and strategy is not None and not run.skipped(reports):
+            raise NotOnOurLoop("ran on an event loop from another pytest_asyncio_loop_factories hook")
         if loop is not None and loop.unsupported is not None:
             self.unsupported = loop.unsupported.api
         self.last_reports = reports
@@ -118,6 +122,8 @@ def explore_item(item: pytest.Item, name: str, *, strategy: str, runs: int, seed
                          timeout_s=timeout_s, nextitem=nextitem, replay=replay, started=started)
             except WallClockConflict:
                 continue
+            except NotOnOurLoop as error:
+                outcome.status, outcome.unsupported = "left-alone", str(error)
             finally:
                 outcome.last_reports = execution.last_reports
         break

@@ -148,6 +148,10 @@ class PytestLoop(ControlledLoop):
             super().close()
 
 
+class NotOnOurLoop(Exception):
+    """The test ran on a loop the plugin did not make (the project's own loop factory)."""
+
+
 class WallClockConflict(Exception):
     """The test starts time-machine, which refuses to run while freezegun (the virtual wall clock) is on."""
 

@@ -18,6 +18,7 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+from _pytest.runner import runtestprotocol
 
 from simharness.integrations import pytest_select as select
 from simharness.integrations.pytest_explore import explore_item, run_unexplored
@@ -126,6 +127,11 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
                                          ("simharness_schedules", outcome.schedules)]
     if outcome.stopped:
         properties.append(("simharness_stopped", outcome.stopped))
+    if outcome.status == "left-alone":  # found out while running: it ran once, unlogged; now logged
+        item.user_properties += [("simharness_status", "left-alone"), ("simharness_detail", outcome.unsupported)]
+        runtestprotocol(item, log=True, nextitem=nextitem)
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
     if outcome.status == "unsupported":
         properties.append(("simharness_detail", outcome.unsupported))
         add_properties(item, [], properties)
@@ -134,7 +140,6 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         else:
             # pytest's own skip marker: the report then points at the test, with the reason.
             item.add_marker(pytest.mark.skip(reason=f"unsupported in simulation: {outcome.unsupported}"))
-            from _pytest.runner import runtestprotocol
             runtestprotocol(item, log=True, nextitem=nextitem)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
