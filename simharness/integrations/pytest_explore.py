@@ -72,16 +72,18 @@ class ItemExecution:
 
     last_reports: list[Any] = []
     last_skipped = False
+    loop_made = False
 
     def run(self, strategy: Strategy, *, detail: bool = False, nextitem: Any = None, log: bool = False) -> RunResult:
         run, reports = self.protocol(strategy, nextitem if nextitem is not None else self.item.parent,
                                      log=log, detail=detail)
         loop = run.loop
-        if loop is None and strategy is not None and not run.skipped(reports):
+        if loop is None and strategy is not None and any(r.when == "call" for r in reports):
             raise NotOnOurLoop("ran on an event loop from another pytest_asyncio_loop_factories hook")
         if loop is not None and loop.unsupported is not None:
             self.unsupported = loop.unsupported.api
         self.last_reports = reports
+        self.loop_made = loop is not None
         self.last_skipped = run.skipped(reports)
         failure = run.failure(reports)
         if failure is not None and TIME_MACHINE_REFUSAL in failure.message and not self.own_clock:
@@ -180,6 +182,14 @@ def _explore(execution: ItemExecution, outcome: ItemOutcome, *, strategy: str, r
     if execution.unsupported:
         outcome.status, outcome.unsupported = "unsupported", execution.unsupported
         return  # the caller logs the skip or the stock run
+    if found is not None and not execution.loop_made:
+        # It failed before any event loop existed (a setup error): nothing of simulation to
+        # report or remember; the logged run shows pytest's own error.
+        fifo = FifoStrategy()
+        fifo.begin_run(1)
+        execution.run(fifo, nextitem=nextitem)
+        outcome.status = "failed"
+        return
     if found is not None:
         assert found.failure is not None
         outcome.original = found
