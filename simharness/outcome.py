@@ -141,3 +141,32 @@ class Exploration:
     outcomes: tuple[OutcomeRow, ...] = ()  # every distinct outcome of the runs counted, by first run
     campaign: CampaignInfo | None = None   # set when schedules were run by index (random, pct)
     interrupted: bool = False              # Ctrl-C: only the runs that finished are counted
+
+
+@dataclass(frozen=True)
+class LenientReplay:
+    """A schedule replayed on code that may have changed (another variant, an edit).
+
+    `result` is the run; `followed` of the `recorded` decisions kept in the schedule
+    applied and were followed (`departures_followed` of its `departures` from the
+    default order); the rest took the default.
+    """
+
+    result: RunResult
+    recorded: int
+    followed: int
+    departures: int
+    departures_followed: int
+    recorded_variant: str | None   # the variant the schedule was recorded for, if known
+
+    @property
+    def exact(self) -> bool:
+        """Every recorded decision applied: the run is the recorded one."""
+        return self.followed == self.recorded
+
+    def describe(self) -> str:
+        how = (f"followed all {self.recorded} recorded decision(s)" if self.exact else
+               f"followed {self.followed} of {self.recorded} recorded decision(s), "
+               f"{self.departures_followed} of {self.departures} departure(s) from the default order")
+        verdict = "fails" if self.result.failed else "passes"
+        return f"{verdict} under the schedule ({how})"

@@ -60,7 +60,9 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], needles: list[str]) -
 
 
 def test_schedule_from_another_variant_or_scenario(buggy_schedule: str) -> None:
-    expect_one_line(["replay", LOST, "--variant", "fixed", "--schedule", buggy_schedule],
+    # Strict: another variant's schedule is refused. (Without --strict it is replayed
+    # leniently: tests/test_replay_lenient.py.)
+    expect_one_line(["replay", LOST, "--variant", "fixed", "--schedule", buggy_schedule, "--strict"],
                     "recorded for another scenario or variant")
     expect_one_line(["replay", f"{RACE}::always-passes", "--schedule", buggy_schedule],
                     "recorded for another scenario or variant")
@@ -70,9 +72,9 @@ def test_schedule_from_another_variant_or_scenario(buggy_schedule: str) -> None:
 def test_diverging_replay_names_the_decision(buggy_schedule: str) -> None:
     # Same scope, no decisions: the run reaches a decision the schedule does not have.
     head = "-".join(buggy_schedule.split("-")[:2])
-    expect_one_line(["replay", LOST, "--variant", "buggy", "--schedule", head],
+    expect_one_line(["replay", LOST, "--variant", "buggy", "--schedule", head, "--strict"],
                     "replay diverged from the schedule at decision 1")
-    expect_one_line(["replay", LOST, "--variant", "buggy", "--schedule", head, "--json"], "decision 1")
+    expect_one_line(["replay", LOST, "--variant", "buggy", "--schedule", head, "--json", "--strict"], "decision 1")
 
 
 @pytest.mark.parametrize("args", [

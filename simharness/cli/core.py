@@ -16,13 +16,15 @@ from typing import Annotated
 import typer
 
 from simharness.discovery import Selection, only_one, resolve, scan_directory
-from simharness.errors import ConfigError, SimharnessError, TargetError
+from simharness.errors import ConfigError, ScheduleDecodeError, ScheduleDivergence, SimharnessError, TargetError
 from simharness.engine.execution import RunSettings
 from simharness.explore.explain import Explanation, explain
-from simharness.outcome import Exploration, RunResult
-from simharness.explore.runner import ExploreOptions, explore_variant, replay, require_simulation, run_strategy
+from simharness.outcome import Exploration, LenientReplay, RunResult
+from simharness.explore.runner import (
+    ExploreOptions, explore_variant, replay, replay_lenient, require_simulation, run_strategy,
+)
 from simharness.scenario import Scenario
-from simharness.engine.schedule import Schedule
+from simharness.engine.schedule import Schedule, recorded_on
 from simharness.explore.serialize import exploration_document, replay_command, replay_document, to_jsonable
 from simharness.explore.store import FailureStore, StoreArg, StoreWarning
 from simharness.explore.shrink import MAX_REPLAYS, MAX_REPLAYS_LIMIT, shrink_schedule
@@ -280,13 +282,21 @@ def replay_command_(
     variant: Annotated[str | None, typer.Option(
         "--variant", "-v", help="Variant the schedule was recorded for (optional if the scenario has one).")] = None,
     trace: Annotated[bool, typer.Option("--trace", help="Print every step and why the run failed.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Stop (exit 2) at the first decision the run does not offer as recorded, instead of "
+                         "following the schedule where it still applies (on changed code, another variant).")] = False,
     max_steps: MaxStepsOption = None,
     json_output: JsonOption = False,
     html: HtmlOption = False,
     report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
     scenarios_dir: ScenariosDirOption = DEFAULT_SCENARIOS_DIR,
 ) -> None:
-    """Run exactly one schedule; exit 1 if it fails, 0 if it passes, 2 if it does not fit the scenario."""
+    """Run one schedule; exit 1 if it fails, 0 if it passes, 2 if it does not fit the scenario.
+
+    A schedule of this variant on unchanged code is replayed exactly. A schedule from
+    another variant of the scenario, or one the code no longer fits, is followed where it
+    still applies and the output says how far (`--strict` refuses instead).
+    """
     decoded = Schedule.decode(schedule)
     settings = _settings(max_steps)
     if html:
@@ -298,13 +308,32 @@ def replay_command_(
                               f"(valid: {', '.join(scenario.variant_names)})")
         variant = scenario.variant_names[0]
     detailed = trace or json_output or html
-    result = replay(scenario, variant, decoded, settings, trace=detailed, check_trace=True)
+    lenient: LenientReplay | None = None
+    if strict:
+        result = replay(scenario, variant, decoded, settings, trace=detailed, check_trace=True)
+    else:
+        try:
+            result = replay(scenario, variant, decoded, settings, trace=detailed, check_trace=True)
+        except (ScheduleDivergence, ScheduleDecodeError) as refused:
+            if isinstance(refused, ScheduleDecodeError) and "another scenario or variant" not in str(refused):
+                raise
+            lenient = replay_lenient(scenario, variant, decoded, settings, trace=detailed)
+            result = lenient.result
+            if not json_output:
+                note(f"{recorded_on(decoded)}replay {lenient.describe()}"
+                     + (f"; recorded for variant {lenient.recorded_variant}"
+                        if lenient.recorded_variant != variant else "")
+                     + ("; use --strict to stop where it differs" if not lenient.exact else ""), "yellow")
     explanation: Explanation | None = None
     fifo: RunResult | None = None
     if detailed:
         fifo = _fifo_run(scenario, variant, settings, decoded.preemptive)
         explanation = explain(result, fifo)
     document = replay_document(target, result, fifo, explanation) if detailed else None
+    if document is not None and lenient is not None:
+        document["lenient"] = {"recorded_variant": lenient.recorded_variant, "recorded": lenient.recorded,
+                               "followed": lenient.followed, "departures": lenient.departures,
+                               "departures_followed": lenient.departures_followed, "exact": lenient.exact}
     if json_output:
         emit_json(document)
     else:

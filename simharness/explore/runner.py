@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from simharness.errors import ConfigError, ScheduleDivergence, TargetError
+from simharness.errors import ConfigError, ScheduleDecodeError, ScheduleDivergence, TargetError
 from simharness.engine.execution import Execution, RunEnvironment, RunSettings
 from simharness.explore.campaign import CampaignRun, Executor, InProcessExecutor, Shard, Tally, run_campaign
 from simharness.explore.schedules import INDEXED_STRATEGIES, ScheduleOutcome, make_spec, outcome_of
-from simharness.outcome import CampaignInfo, Exploration, FoundFailure, RunResult
+from simharness.outcome import CampaignInfo, Exploration, FoundFailure, LenientReplay, RunResult
 from simharness.engine.realtime import perf_counter
 from simharness.scenario import Scenario
-from simharness.engine.schedule import Schedule, recorded_on
-from simharness.engine.strategies import ReplayStrategy, make_strategy
+from simharness.engine.schedule import Schedule, recorded_on, scope_of
+from simharness.engine.strategies import LenientReplayStrategy, ReplayStrategy, make_strategy
 from simharness.engine.strategies.base import Strategy
 from simharness.explore.store import FailureStore, StoreArg, StoreSession as _StoreSession
 
@@ -287,6 +287,34 @@ def replay(scenario: Scenario, variant: str, schedule: str | Schedule, settings:
     with RunEnvironment(base) as environment:
         return _replay_in(Execution(scenario, variant, environment), decoded, detail=trace,
                           check_trace=check_trace)
+
+
+def replay_lenient(scenario: Scenario, variant: str, schedule: str | Schedule,
+                   settings: RunSettings | None = None, *, trace: bool = False) -> LenientReplay:
+    """Replay a schedule on code that may have changed: follow it where it still applies.
+
+    The schedule may come from any variant of the same scenario (the buggy one's failing
+    schedule on the fixed one) or from the same test before an edit. Raises
+    `ScheduleDecodeError` for a schedule of another scenario.
+    """
+    decoded = Schedule.decode(schedule) if isinstance(schedule, str) else schedule
+    scenario.check_variant(variant)
+    require_simulation(scenario)
+    scopes = {scope_of(scenario.name, v): v for v in scenario.variant_names}
+    if decoded.scope not in scopes:
+        raise ScheduleDecodeError(f"schedule was recorded for another scenario or variant: not for any "
+                                  f"variant of {scenario.name}")
+    base = settings or RunSettings()
+    if decoded.preemptive != base.preemptive:
+        base = RunSettings(**{**base.__dict__, "preemptive": decoded.preemptive})
+    strategy = LenientReplayStrategy(decoded)
+    with RunEnvironment(base) as environment:
+        strategy.begin_run(1)
+        result = Execution(scenario, variant, environment).run(strategy, detail=trace)
+        strategy.end_run()
+    return LenientReplay(result=result, recorded=len(decoded.decisions), followed=strategy.followed,
+                         departures=decoded.deviations, departures_followed=strategy.departures_followed,
+                         recorded_variant=scopes[decoded.scope])
 
 
 def run_strategy(scenario: Scenario, variant: str, strategy: Strategy, settings: RunSettings | None = None,

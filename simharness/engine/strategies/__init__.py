@@ -6,7 +6,9 @@ from simharness.errors import ConfigError
 from simharness.engine.strategies.base import FIFO_OPTION, Option, Strategy
 from simharness.engine.strategies.dfs import DFSStrategy
 from simharness.engine.strategies.pct import PCTStrategy
-from simharness.engine.strategies.simple import FifoStrategy, GuidedStrategy, RandomStrategy, ReplayStrategy, derive_seed
+from simharness.engine.strategies.simple import (
+    FifoStrategy, GuidedStrategy, LenientReplayStrategy, RandomStrategy, ReplayStrategy, derive_seed,
+)
 
 STRATEGY_NAMES = ("fifo", "random", "pct", "dfs")
 
@@ -29,6 +31,6 @@ def make_strategy(name: str, *, seed: int = 0, depth: int = 3, bound: int | None
 
 
 __all__ = [
-    "DFSStrategy", "FIFO_OPTION", "FifoStrategy", "GuidedStrategy", "Option", "PCTStrategy",
+    "DFSStrategy", "FIFO_OPTION", "FifoStrategy", "GuidedStrategy", "LenientReplayStrategy", "Option", "PCTStrategy",
     "RandomStrategy", "ReplayStrategy", "STRATEGY_NAMES", "Strategy", "derive_seed", "make_strategy",
 ]

@@ -102,6 +102,45 @@ class ReplayStrategy:
                                      "the options offered there were not the recorded ones")
 
 
+class LenientReplayStrategy:
+    """Follows a recorded schedule while it still applies, and takes the default where not.
+
+    For replaying on changed code (the fixed variant, the test after an edit), as
+    Hypothesis replays a stored example: a decision is followed when the run offers the
+    same number of options with the same identities as the recording; otherwise the
+    default is taken. It counts how much of the recording it could follow.
+    """
+
+    name = "lenient-replay"
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+        self.decisions_made = 0
+        self.followed = 0                # recorded decisions (in full) that applied and were followed
+        self.departures_followed = 0     # of those, the ones that left the default order
+
+    def begin_run(self, run_index: int) -> bool:
+        self.decisions_made = self.followed = self.departures_followed = 0
+        return run_index == 1
+
+    def choose(self, options: Sequence[Option]) -> int:
+        position = self.decisions_made
+        self.decisions_made += 1
+        decisions = self.schedule.decisions
+        if position >= len(decisions):
+            return 0  # past the recorded departures: the default, as recorded
+        decision = decisions[position]
+        if decision.options != len(options) or decision.fingerprint != fingerprint(o.key for o in options):
+            return 0
+        self.followed += 1
+        if decision.index:
+            self.departures_followed += 1
+        return decision.index
+
+    def end_run(self) -> None:
+        return None
+
+
 class GuidedStrategy:
     """Follows a list of indices leniently: out-of-range or missing choices become 0.
 
