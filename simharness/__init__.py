@@ -19,7 +19,9 @@ from simharness.engine.execution import RunSettings
 from simharness.explore.oracles.differential import DivergenceError, assert_same_as_sequential
 from simharness.explore.oracles.identical import IdenticalCheck, assert_identical, explore_identical, identical_outputs
 from simharness.outcome import Exploration, Failure, FoundFailure, RunResult, TraceStep
-from simharness.explore.runner import DEFAULT_STORE, ExploreOptions, explore, explore_variant, replay, run_strategy
+from simharness.explore.runner import (
+    DEFAULT_STORE, ExploreOptions, explore, explore_variant, replay, replay_lenient, run_strategy,
+)
 from simharness.explore.schedules import run_schedule
 from simharness.scenario import Scenario, scenario
 from simharness.engine.schedule import Decision, Schedule
@@ -34,6 +36,6 @@ __all__ = [
     "ScenarioLoadError", "Schedule", "ScheduleDecodeError", "ScheduleDivergence", "SimharnessError",
     "Strategy", "TargetError", "TraceStep", "UnsupportedInSimulation", "assert_identical",
     "assert_same_as_sequential", "check_determinism", "explore_identical", "identical_outputs", "checkpoint",
-    "explore", "explore_variant", "invariant", "load_file", "replay", "resolve", "resolve_one",
+    "explore", "explore_variant", "invariant", "load_file", "replay", "replay_lenient", "resolve", "resolve_one",
     "run_schedule", "run_strategy", "scenario",
 ]
