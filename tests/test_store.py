@@ -79,15 +79,18 @@ def test_bad_entries_are_dropped_with_a_note_and_never_crash(tmp_path: Path) -> 
     assert [e.schedule for e in store.entries()] == [result.failure.schedule]
 
 
-def test_a_diverging_entry_is_dropped(tmp_path: Path) -> None:
+def test_a_diverging_entry_is_replayed_leniently_and_dropped_when_it_passes(tmp_path: Path) -> None:
     store = FailureStore(tmp_path / "failures.db")
-    # Right scope and mode, but no decisions: the run offers one at once and diverges.
-    store.record(_entry(schedule_from(RACE.name, "default", False, ()).encode()))
+    # Right scope and mode, but no decisions: the run offers one at once and diverges, as
+    # after an edit of the code; followed where it applies (nowhere), the run passes.
+    stale = schedule_from(RACE.name, "default", False, ()).encode()
+    store.record(_entry(stale))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a store never fails a run, even with -W error
         result = explore_variant(RACE, "default", OPTIONS, store=store)
-    assert any("diverges now" in n for n in result.notes)
-    assert result.failure is not None
+    assert any("passes now under the stored schedule (followed 0 of 0 decisions)" in n for n in result.notes)
+    assert stale not in {e.schedule for e in store.entries()}
+    assert result.failure is not None  # exploration goes on and finds the race
 
 
 def test_entries_of_the_other_mode_are_kept_but_not_replayed(tmp_path: Path) -> None:
