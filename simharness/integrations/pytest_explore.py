@@ -39,14 +39,14 @@ VARIANT = "default"
 class ItemOutcome:
     """What exploring one item found (for its report, its JUnit properties and the summary)."""
 
-    status: str = "passed"                 # passed, failed, unsupported, skipped
+    status: str = "passed"                 # passed, failed, unsupported, left-alone, replay
     schedules: int = 0
     failure: RunResult | None = None
     original: RunResult | None = None
     run_index: int = 0                     # 0: a schedule remembered in the failure store
     strategy: str = ""
     seed: int = 0
-    unsupported: str = ""
+    detail: str = ""                       # the refused API, or why it was left alone
     stopped: str = ""                      # why exploration stopped early (wall-time limit)
     notes: list[str] = field(default_factory=list)
     last_reports: list[Any] = field(default_factory=list)
@@ -108,7 +108,7 @@ def replay_in(execution: ItemExecution, schedule: Schedule, **kwargs: Any) -> Ru
 
 def explore_item(item: pytest.Item, name: str, *, strategy: str, runs: int, seed: int, depth: int,
                  store: Any, timeout_s: float, nextitem: Any, replay: Schedule | None = None) -> ItemOutcome:
-    """Explore `item` and log its one reported run (see the module doc)."""
+    """Explore `item`; its one reported run is left in `last_reports` for the caller to log."""
     settings = RunSettings(blocked_loop_s=min(10.0, timeout_s))
     started = time.monotonic()
     for wall_clock in (True, False):
@@ -125,7 +125,7 @@ def explore_item(item: pytest.Item, name: str, *, strategy: str, runs: int, seed
             except WallClockConflict:
                 continue
             except NotOnOurLoop as error:
-                outcome.status, outcome.unsupported = "left-alone", str(error)
+                outcome.status, outcome.detail = "left-alone", str(error)
             finally:
                 outcome.last_reports = execution.last_reports
         break
@@ -180,7 +180,7 @@ def _explore(execution: ItemExecution, outcome: ItemOutcome, *, strategy: str, r
         if result.failed:
             found, outcome.run_index = result, index
     if execution.unsupported:
-        outcome.status, outcome.unsupported = "unsupported", execution.unsupported
+        outcome.status, outcome.detail = "unsupported", execution.unsupported
         return  # the caller logs the skip or the stock run
     if found is not None and not execution.loop_made:
         # It failed before any event loop existed (a setup error): nothing of simulation to

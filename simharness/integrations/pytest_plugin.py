@@ -128,18 +128,18 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if outcome.stopped:
         properties.append(("simharness_stopped", outcome.stopped))
     if outcome.status == "left-alone":  # found out while running: it ran once, unlogged; now logged
-        item.user_properties += [("simharness_status", "left-alone"), ("simharness_detail", outcome.unsupported)]
+        item.user_properties += [("simharness_status", "left-alone"), ("simharness_detail", outcome.detail)]
         runtestprotocol(item, log=True, nextitem=nextitem)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
     if outcome.status == "unsupported":
-        properties.append(("simharness_detail", outcome.unsupported))
+        properties.append(("simharness_detail", outcome.detail))
         add_properties(item, [], properties)
         if sim.unsupported == "stock":
-            run_unexplored(item, nextitem, outcome.unsupported)
+            run_unexplored(item, nextitem, outcome.detail)
         else:
             # pytest's own skip marker: the report then points at the test, with the reason.
-            item.add_marker(pytest.mark.skip(reason=f"unsupported in simulation: {outcome.unsupported}"))
+            item.add_marker(pytest.mark.skip(reason=f"unsupported in simulation: {outcome.detail}"))
             runtestprotocol(item, log=True, nextitem=nextitem)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
