@@ -107,8 +107,11 @@ for version in 3.12 3.13; do
     continue
   fi
   echo "== engine, simulation and catalogue suites on $($other --version) ($other)"
-  stage "engine, simulation and catalogue suites on $version" \
-    "$other" -m pytest -q -n 2 tests/test_engine_*.py tests/test_sim_*.py tests/test_catalogue_*.py
+  # The ordering guarantees run here too, with 500 + 500 schedules each (2,000 + 2,000 on
+  # the main version) to keep the default suite within its time budget.
+  stage "engine, simulation, guarantees and catalogue suites on $version" \
+    env SIMHARNESS_GUARANTEE_SCHEDULES=500 "$other" -m pytest -q -n 2 tests/test_engine_*.py tests/test_sim_*.py \
+    tests/test_catalogue_*.py tests/test_faithful_guarantees.py tests/test_schedule_versions.py tests/test_unsupported.py
 done
 
 echo "== summary"
