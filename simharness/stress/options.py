@@ -39,7 +39,7 @@ class Budgets:
 
 #: Thorough defaults, and the small ones of `--quick` (whole catalogue in minutes on 2 cores).
 FULL = Budgets(runs=100, concurrency=(1, 4, 16), sim_runs=200, timeout_s=30.0)
-QUICK = Budgets(runs=5, concurrency=(1, 4), sim_runs=40, timeout_s=15.0)
+QUICK = Budgets(runs=5, concurrency=(1, 4), sim_runs=100, timeout_s=15.0)
 
 
 @dataclass(frozen=True)
