@@ -12,12 +12,14 @@ blocked in `queue.get()` or a thread waiting on an `Event` counts as parked.
 
 from __future__ import annotations
 
+import concurrent.futures.thread
 import sys
 import threading
 import time
 from dataclasses import dataclass
 
 _CONDITION_WAIT = threading.Condition.wait.__code__
+_POOL_WORKER = getattr(getattr(concurrent.futures.thread, "_worker", None), "__code__", None)
 from simharness.engine.realtime import monotonic as _real_monotonic
 
 # threading's registries of running threads (ident -> Thread) and of threads being
@@ -27,8 +29,17 @@ _LIMBO: dict[threading.Thread, threading.Thread] = getattr(threading, "_limbo", 
 
 
 def is_parked(frame: object) -> bool:
-    """True when `frame` (a thread's innermost frame) is blocked in an un-notified wait."""
-    if getattr(frame, "f_code", None) is not _CONDITION_WAIT:
+    """True when `frame` (a thread's innermost frame) is blocked in an un-notified wait,
+    or is an idle `ThreadPoolExecutor` worker (it waits in C, in `SimpleQueue.get`)."""
+    code = getattr(frame, "f_code", None)
+    if code is _POOL_WORKER:
+        # The worker's own frame is innermost only between work items (the last item's
+        # result was posted before it got here). It is idle when it holds no item and
+        # none is queued: blocked in `work_queue.get()`, in C.
+        local_vars = frame.f_locals  # type: ignore[attr-defined]
+        queue = local_vars.get("work_queue")
+        return "work_item" not in local_vars and queue is not None and queue.empty()
+    if code is not _CONDITION_WAIT:
         return False
     local_vars = frame.f_locals  # type: ignore[attr-defined]
     waiter = local_vars.get("waiter")
