@@ -19,7 +19,7 @@ This is the only module of simharness that touches asyncio's private attributes:
 `._call_soon()`, `._ready`, `._scheduled`, `._stopping`, `._clock_resolution`,
 `._thread_id`, `._task_factory`, `._exception_handler`, `._asyncgens`,
 `._check_closed()`, `._timer_handle_cancelled()`; `Handle._run()`, `._callback`,
-`._cancelled`, `._context`; `TimerHandle._when`, `._scheduled`;
+`._cancelled`, `._context`, `._source_traceback`; `TimerHandle._when`, `._scheduled`;
 `Task._log_traceback`. (It is longer than ~300 lines because all of them belong here.)
 """
 
@@ -272,6 +272,8 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
         self._check_closed()
         self._timer_count += 1
         timer = SimTimer(when, callback, args, self, context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
         timer.seq = self._timer_count
         timer.key, timer.kind, timer.decision = f"timer:{self._timer_count}", "timer", None
         task = asyncio.current_task(self) if self._thread_id is not None else None
@@ -283,6 +285,8 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
     # ----- callbacks, tasks and futures ---------------------------------------------------
     def _call_soon(self, callback: Callable[..., Any], args: Any, context: Any) -> asyncio.Handle:
         handle = StepHandle(callback, args, self, context)
+        if handle._source_traceback:  # debug mode: the caller's frame last, as on the stock loop
+            del handle._source_traceback[-1]
         handle.decision = handle.kind = None
         if self._checkpoint is not None:
             # The task that just yielded at a checkpoint reschedules itself: its next step
@@ -372,6 +376,8 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
         if self._thread_id is None or threading.get_ident() == self._thread_id:
             return self.call_soon(callback, *args, context=context)
         handle = StepHandle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
         key = self._thread_key(threading.current_thread())
         kind = posting_kind()
         handle.key, handle.kind, handle.decision = key, kind or "post", None
