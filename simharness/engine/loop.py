@@ -539,6 +539,8 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
 
     # ----- errors, detection and cleanup -------------------------------------------------
     def call_exception_handler(self, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), (KeyboardInterrupt, SystemExit)):
+            return  # an interrupt of the run itself: the caller reports it (asyncio.run retrieves it too)
         if self._exception_handler is not None or "task" in context or "future" in context:
             # The user's handler decides, as on the stock loop; so does asyncio's default
             # for a future's or task's report ("exception was never retrieved", "destroyed
