@@ -232,11 +232,9 @@ def explore_command(
             for text in exploration.notes:
                 note(text, "yellow")
             explorations.append(exploration)
-            if json_output:
-                pass
-            elif count_outcomes:
+            if count_outcomes and not json_output:  # with --json: one document at the end
                 scaling.outcome_table(exploration, replay=lambda s: s)
-            else:
+            elif not json_output:
                 _print_exploration(scenario, exploration, options.runs, replay_line, settings)
             if exploration.interrupted:
                 break
@@ -275,6 +273,16 @@ def _print_exploration(scenario: Scenario, exploration: Exploration, runs: int,
     render.explanation_short(explanation)
 
 
+def _one_variant(scenario: Scenario, variant: str | None) -> str:
+    """`--variant`, or the scenario's only variant when it was left out."""
+    if variant is not None:
+        return variant
+    if len(scenario.variant_names) != 1:
+        raise TargetError(f"scenario {scenario.name!r} has several variants: name one with --variant "
+                          f"(valid: {', '.join(scenario.variant_names)})")
+    return scenario.variant_names[0]
+
+
 @app.command("replay")
 def replay_command_(
     target: Annotated[str, typer.Argument(metavar="TARGET", help="PATH.py, PATH.py::NAME or NAME (one scenario).")],
@@ -302,11 +310,7 @@ def replay_command_(
     if html:
         check_writable(report_dir)
     scenario = only_one(_resolve(target, scenarios_dir))
-    if variant is None:
-        if len(scenario.variant_names) != 1:
-            raise TargetError(f"scenario {scenario.name!r} has several variants: name one with --variant "
-                              f"(valid: {', '.join(scenario.variant_names)})")
-        variant = scenario.variant_names[0]
+    variant = _one_variant(scenario, variant)
     detailed = trace or json_output or html
     lenient: LenientReplay | None = None
     if strict:
@@ -366,11 +370,7 @@ def shrink_command(
         raise ConfigError(f"--max-replays must be from 1 to {MAX_REPLAYS_LIMIT}, got {max_replays}")
     Schedule.decode(schedule)  # a bad schedule is an error before anything loads
     scenario = only_one(_resolve(target, scenarios_dir))
-    if variant is None:
-        if len(scenario.variant_names) != 1:
-            raise TargetError(f"scenario {scenario.name!r} has several variants: name one with --variant "
-                              f"(valid: {', '.join(scenario.variant_names)})")
-        variant = scenario.variant_names[0]
+    variant = _one_variant(scenario, variant)
     shrunk = shrink_schedule(scenario, variant, schedule, settings, max_replays)
     failure = shrunk.result.failure
     assert failure is not None

@@ -21,7 +21,6 @@ Mechanism only: which head completes next is the strategy's decision.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from typing import Any
 
 
@@ -32,9 +31,8 @@ class PendingEvents:
         self._events: list[Any] = []
         # Posts from other threads land here first (under the lock); they join the
         # pending list at the next decision point, when every thread is quiet.
-        self._arrivals: list[tuple[int, Any, frozenset[str]]] = []
+        self._arrivals: list[Any] = []  # appended under the lock: real posting order
         self._lock = threading.Lock()
-        self._posted = 0
 
     def __bool__(self) -> bool:
         return bool(self._events) or bool(self._arrivals)
@@ -46,10 +44,9 @@ class PendingEvents:
 
     def arrive(self, handle: Any, completion: bool) -> None:
         """A post from another thread; `completion` marks an executor work item's result."""
+        handle.completion = completion
         with self._lock:
-            self._posted += 1
-            handle.completion = completion
-            self._arrivals.append((self._posted, handle))
+            self._arrivals.append(handle)
 
     def admit_arrivals(self) -> None:
         """Move posts from threads into the pending list (call when threads are quiet)."""
@@ -57,11 +54,10 @@ class PendingEvents:
             return
         with self._lock:
             arrived, self._arrivals = self._arrivals, []
-        arrived.sort(key=lambda item: item[0])  # the real posting order
         earlier = [h for h in self._events if getattr(h, "completion", None) is not None]
         ordered: list[Any] = []
         run: list[Any] = []  # consecutive completions: canonical order by actor
-        for _, handle in arrived:
+        for handle in arrived:
             if handle.completion:
                 run.append(handle)
                 continue
@@ -97,6 +93,3 @@ class PendingEvents:
         self.admit_arrivals()
         events, self._events = [h for h in self._events if not h.cancelled()], []
         return events
-
-    def describe(self) -> Iterable[str]:
-        return (h.label for h in self._events)
