@@ -36,7 +36,7 @@ def exploration_outcome(exploration: Exploration, planned_runs: int, replay_line
     """The result of exploring one variant: a pass line, or the finding with its replay line."""
     head = one_line(f"{exploration.scenario} [{exploration.variant}]")
     # Only seeded strategies depend on the seed; fifo and dfs would print a meaningless one.
-    seeded = exploration.strategy in ("random", "pct")
+    seeded = exploration.strategy in ("random", "pct", "portfolio")
     how = ", ".join([exploration.strategy] + ([f"seed {exploration.seed}"] if seeded else [])
                     + [f"{exploration.elapsed_s:.2f} s"])
     if exploration.stored_replays:

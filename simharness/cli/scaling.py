@@ -64,7 +64,7 @@ def check_strategy(strategy: str, workers: str | None, shard: str | None, cluste
     """dfs and fifo choose schedules in sequence: refuse what would spread them out."""
     if strategy in ("dfs", "fifo") and (cluster is not None or shard is not None or workers is not None):
         raise ConfigError(f"--strategy {strategy} chooses each schedule from the ones before it and runs in one "
-                          "process: use random or pct with --workers, --shard or --cluster")
+                          "process: use portfolio, random or pct with --workers, --shard or --cluster")
 
 
 def _row_text(row: OutcomeRow) -> str:
@@ -80,7 +80,7 @@ def outcome_table(exploration: Exploration, replay: Callable[[str], str] | None 
     """The counted outcomes of one variant, JCStress style: count, share, first run, outcome."""
     total = sum(row.count for row in exploration.outcomes)
     head = f"{exploration.scenario} [{exploration.variant}]"
-    seeded = exploration.strategy in ("random", "pct")
+    seeded = exploration.strategy in ("random", "pct", "portfolio")
     how = ", ".join([exploration.strategy] + ([f"seed {exploration.seed}"] if seeded else [])
                     + [f"{exploration.elapsed_s:.2f} s"])
     failing = sum(row.count for row in exploration.outcomes if row.outcome != "pass")

@@ -20,7 +20,9 @@ from typing import Protocol
 
 from simharness.engine.execution import Execution
 from simharness.errors import ConfigError
-from simharness.explore.schedules import CampaignSpec, ScheduleOutcome, ScheduleRunner, outcome_of
+from simharness.explore.schedules import (
+    CALIBRATED_STRATEGIES, CampaignSpec, ScheduleOutcome, ScheduleRunner, outcome_of,
+)
 from simharness.outcome import OutcomeRow
 from simharness.scenario import Scenario
 
@@ -170,7 +172,7 @@ def run_campaign(spec: CampaignSpec, executor: Executor, *, runs: int, shard: Sh
 
     interrupted = False
     try:
-        if spec.strategy == "pct":
+        if spec.strategy in CALIBRATED_STRATEGIES:
             first: list[ScheduleOutcome] = []
 
             def calibrate(outcome: ScheduleOutcome) -> None:
@@ -180,7 +182,7 @@ def run_campaign(spec: CampaignSpec, executor: Executor, *, runs: int, shard: Sh
             executor.run(spec, [1], stop_at_first=False, sink=calibrate)
             spec = spec.calibrated(first[0] if first[0].outcome != "crash" else
                                    ScheduleOutcome(1, "crash"))
-        todo = [i for i in mine if not (i == 1 and spec.strategy == "pct")]
+        todo = [i for i in mine if not (i == 1 and spec.strategy in CALIBRATED_STRATEGIES)]
         if todo and not (stop_at_first and lowest):
             executor.run(spec, todo, stop_at_first=stop_at_first, sink=sink)
     except KeyboardInterrupt:

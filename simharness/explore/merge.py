@@ -42,7 +42,7 @@ def read_documents(paths: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
         for result in results:
             if not isinstance(result.get("campaign"), dict):
                 raise ConfigError(f"{path}: {result.get('scenario')} [{result.get('variant')}] was not explored "
-                                  "by run index (strategy random or pct), so it cannot be merged")
+                                  "by run index (strategy portfolio, random or pct), so it cannot be merged")
         documents.append((path, document))
     return documents
 

@@ -1,11 +1,11 @@
 """Schedule i of a seed: the unit every executor runs, in this process or in a worker.
 
-For the index-addressed strategies (`random`, `pct`) the choices of schedule i are a
-pure function of (seed, i, the scenario): `RandomStrategy` and `PCTStrategy` reseed
-from `derive_seed(seed, i)` at `begin_run`. PCT also spreads its change points over
-an expected decision count that a sequential exploration learns as it goes; here
-that count is fixed instead: schedule 1 uses PCT's initial 32 (as a sequential run 1
-does) and every later schedule uses max(32, decisions made by schedule 1). So any
+For the index-addressed strategies (`random`, `pct`, `portfolio`) the choices of
+schedule i are a pure function of (seed, i, the scenario): the strategies reseed from
+`derive_seed(seed, i)` at `begin_run`. PCT (alone or in the portfolio) also spreads its
+change points over an expected decision count that a sequential exploration learns as
+it goes; here that count is fixed instead: schedule 1 uses PCT's initial 32 and every
+later schedule uses the number of decisions schedule 1 made (at least 1). So any
 worker, shard or cluster node computes the same schedule i without having run the
 schedules before it.
 
@@ -24,17 +24,21 @@ from pathlib import Path
 
 from simharness.discovery import load_file
 from simharness.engine.execution import Execution, RunEnvironment, RunSettings
-from simharness.engine.strategies import PCTStrategy, RandomStrategy
+from simharness.engine.strategies import PCTStrategy, PortfolioStrategy, RandomStrategy
+from simharness.engine.strategies.pct import DEFAULT_LENGTH
 from simharness.engine.strategies.base import Strategy
 from simharness.errors import ConfigError, ScenarioLoadError, TargetError
 from simharness.outcome import RunResult
 from simharness.scenario import Scenario
 
 #: Strategies whose schedule i does not depend on the schedules run before it.
-INDEXED_STRATEGIES = ("random", "pct")
+INDEXED_STRATEGIES = ("random", "pct", "portfolio")
+
+#: Indexed strategies that learn the decision count from schedule 1 (PCT's change points).
+CALIBRATED_STRATEGIES = ("pct", "portfolio")
 
 #: PCT's expected decision count before anything is known (PCTStrategy's default).
-PCT_INITIAL_LENGTH = 32
+PCT_INITIAL_LENGTH = DEFAULT_LENGTH
 
 
 def file_sha256(path: str | Path) -> str:
@@ -66,6 +70,9 @@ class CampaignSpec:
         elif self.strategy == "pct":
             length = PCT_INITIAL_LENGTH if index == 1 else self.pct_length
             strategy = PCTStrategy(self.seed, depth=self.depth, initial_length=length)
+        elif self.strategy == "portfolio":
+            length = PCT_INITIAL_LENGTH if index == 1 else self.pct_length
+            strategy = PortfolioStrategy(self.seed, depth=self.depth, initial_length=length)
         else:
             raise ConfigError(f"strategy {self.strategy!r} cannot run schedule i on its own "
                               f"(only {', '.join(INDEXED_STRATEGIES)} can)")
@@ -76,7 +83,7 @@ class CampaignSpec:
         """This spec with PCT's expected length learned from schedule 1's outcome."""
         if first.index != 1:
             raise ValueError("calibration needs schedule 1")
-        return replace(self, pct_length=max(PCT_INITIAL_LENGTH, first.decisions))
+        return replace(self, pct_length=max(1, first.decisions))
 
 
 def make_spec(scenario: Scenario, variant: str, *, strategy: str, seed: int, depth: int,
@@ -210,7 +217,7 @@ def run_batch(spec: CampaignSpec, indices: Iterable[int]) -> list[ScheduleOutcom
         return runner.outcomes(spec, indices)
 
 
-def run_schedule(scenario: Scenario, variant: str, index: int, *, strategy: str = "pct", seed: int = 0,
+def run_schedule(scenario: Scenario, variant: str, index: int, *, strategy: str = "portfolio", seed: int = 0,
                  depth: int = 3, settings: RunSettings | None = None) -> RunResult:
     """Run schedule `index` (1-based) of an exploration seeded with `seed`, in this process.
 
@@ -221,6 +228,6 @@ def run_schedule(scenario: Scenario, variant: str, index: int, *, strategy: str 
     spec = make_spec(scenario, variant, strategy=strategy, seed=seed, depth=depth,
                      settings=settings or RunSettings())
     with ScheduleRunner(scenario) as runner:
-        if index > 1 and spec.strategy == "pct":
+        if index > 1 and spec.strategy in CALIBRATED_STRATEGIES:
             spec = spec.calibrated(outcome_of(1, runner.run(spec, 1)))
         return runner.run(spec, index)

@@ -6,15 +6,20 @@ from simharness.errors import ConfigError
 from simharness.engine.strategies.base import FIFO_OPTION, Option, Strategy
 from simharness.engine.strategies.dfs import DFSStrategy
 from simharness.engine.strategies.pct import PCTStrategy
+from simharness.engine.strategies.portfolio import PortfolioStrategy
 from simharness.engine.strategies.simple import (
     FifoStrategy, GuidedStrategy, LenientReplayStrategy, RandomStrategy, ReplayStrategy, derive_seed,
 )
 
-STRATEGY_NAMES = ("fifo", "random", "pct", "dfs")
+STRATEGY_NAMES = ("portfolio", "fifo", "random", "pct", "dfs")
 
 
 def make_strategy(name: str, *, seed: int = 0, depth: int = 3, bound: int | None = None) -> Strategy:
-    """Build an exploration strategy by name (`fifo`, `random`, `pct`, `dfs`)."""
+    """Build an exploration strategy by name (`portfolio`, `fifo`, `random`, `pct`, `dfs`)."""
+    if name == "portfolio":
+        if depth < 1:
+            raise ConfigError(f"--depth must be at least 1, got {depth}")
+        return PortfolioStrategy(seed, depth=depth)
     if name == "fifo":
         return FifoStrategy()
     if name == "random":
@@ -32,5 +37,5 @@ def make_strategy(name: str, *, seed: int = 0, depth: int = 3, bound: int | None
 
 __all__ = [
     "DFSStrategy", "FIFO_OPTION", "FifoStrategy", "GuidedStrategy", "LenientReplayStrategy", "Option", "PCTStrategy",
-    "RandomStrategy", "ReplayStrategy", "STRATEGY_NAMES", "Strategy", "derive_seed", "make_strategy",
+    "PortfolioStrategy", "RandomStrategy", "ReplayStrategy", "STRATEGY_NAMES", "Strategy", "derive_seed", "make_strategy",
 ]

@@ -1,9 +1,18 @@
 """PCT: probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010), on options.
 
-Every actor (an option key: a timer, a connection, a checkpointing task, the FIFO
-queue itself) gets a random priority when first seen; the highest-priority option
-runs. At change points, drawn uniformly among the expected number of decisions, the
-winner's priority drops below every initial one.
+The paper's threads are this loop's *actors*: every option key (a connection's
+direction, a checkpointing task, a thread's result, a child's stream, and `fifo`, the
+loop's own ready work, which wins when every outside event is held back). Each actor
+gets a random priority when first seen and the highest-priority option runs. The
+paper's steps are this loop's *decisions*: a schedule draws its change points among
+the first `length` decisions, where `length` is the decision count observed on an
+earlier run of the same scenario (`CampaignSpec.calibrated`); at a change point the
+winner drops below every initial priority, so some other actor overtakes it there.
+
+Why `length` must be the observed count: change points drawn over a longer range than
+the run mostly land after it ends, and a schedule without change points is only a
+priority order, of which a run with n actors has at most n! (a scenario whose whole
+space is 8 schedules got the same 2 or 3 of them again and again).
 
 Each schedule draws how many change points it uses, uniformly from 0 to d-1, rather
 than always d-1: a bug of depth d' <= d is then found with probability at least
@@ -11,9 +20,8 @@ than always d-1: a bug of depth d' <= d is then found with probability at least
 actor to keep its lead for many decisions (a long window) were almost never found,
 because a change point nearly always landed inside the window.
 
-Two guards keep one actor from monopolising a run: an actor that wins
-`streak_limit` decisions in a row while others wait is demoted to the bottom (a
-re-queuing socket, a busy FIFO), so a timer or event cannot be delayed forever.
+An actor that wins `streak_limit` decisions in a row while others wait is demoted to
+the bottom (a re-queuing socket, a busy FIFO), so no event is delayed forever.
 """
 
 from __future__ import annotations
@@ -24,19 +32,25 @@ from collections.abc import Sequence
 from simharness.engine.strategies.base import Option
 from simharness.engine.strategies.simple import derive_seed
 
+#: The decision count assumed before any run of the scenario has been observed.
+DEFAULT_LENGTH = 32
+
 
 class PCTStrategy:
-    """Priority-based scheduling with depth `depth`, seeded per schedule."""
+    """Priority-based scheduling with depth `depth` over `length` decisions, seeded per schedule."""
 
     name = "pct"
 
-    def __init__(self, seed: int, depth: int = 3, streak_limit: int = 8, initial_length: int = 32) -> None:
+    def __init__(self, seed: int, depth: int = 3, streak_limit: int = 8, initial_length: int = DEFAULT_LENGTH) -> None:
         if depth < 1:
             raise ValueError("PCT depth must be at least 1")
+        if initial_length < 1:
+            raise ValueError("PCT length must be at least 1")
         self.seed = seed
         self.depth = depth
         self.streak_limit = streak_limit
         self._expected_length = initial_length
+        self._observed = 0
         self._rng = random.Random(seed)
         self._priority: dict[str, float] = {}
         self._change_points: dict[int, int] = {}
@@ -45,12 +59,17 @@ class PCTStrategy:
         self._streak_key = ""
         self._streak = 0
 
+    @property
+    def expected_length(self) -> int:
+        """The number of decisions change points are spread over."""
+        return self._expected_length
+
     def begin_run(self, run_index: int) -> bool:
         rng = random.Random(derive_seed(self.seed, run_index))
         self._rng = rng
         self._priority = {}
-        length = max(self._expected_length, self.depth)
-        count = rng.randrange(self.depth)
+        length = self._expected_length
+        count = min(rng.randrange(self.depth), length)
         points = sorted(rng.sample(range(1, length + 1), count))
         # The j-th change point lowers the winner to (d - j) / (d + 1): below every
         # initial priority (all > 1), later change points lower still.
@@ -90,4 +109,9 @@ class PCTStrategy:
         return chosen
 
     def end_run(self) -> None:
-        self._expected_length = max(self._expected_length, self._decision)
+        # A sequential exploration learns the length as it goes (the longest run seen,
+        # replacing the initial guess); an indexed campaign fixes it from schedule 1
+        # instead (explore/schedules.py), so that schedule i never depends on i-1.
+        if self._decision:
+            self._observed = max(self._observed, self._decision)
+            self._expected_length = self._observed
