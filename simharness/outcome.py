@@ -22,6 +22,15 @@ FAILURE_KINDS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
+class Frame:
+    """One frame of a failure's traceback: the file as the traceback names it, line, function."""
+
+    file: str
+    line: int
+    function: str = ""     # "" when the source of the traceback does not say (pytest --tb=long)
+
+
+@dataclass(frozen=True)
 class Failure:
     """Why a run failed: exactly one kind, and a one-paragraph message."""
 
@@ -30,6 +39,9 @@ class Failure:
     # True when the run let any ready callback go next (--preemptive): such a failure
     # needs every await to be slow, which the real runtime may never do.
     preemptive: bool = False
+    # The raised exception's traceback, outermost first (empty for kinds without one:
+    # deadlock, timeout, leak...). `reproduce` compares its innermost user frames.
+    frames: tuple[Frame, ...] = ()
 
 
 @dataclass(frozen=True)

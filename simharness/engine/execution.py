@@ -20,7 +20,7 @@ from typing import Any
 from simharness.engine.loop import ControlledLoop, RunAborted
 from simharness.engine.clock import VirtualWallClock
 from simharness.errors import ConfigError, ScheduleDivergence, UnsupportedInSimulation
-from simharness.outcome import Failure, RunResult
+from simharness.outcome import Failure, Frame, RunResult
 from simharness.scenario import Scenario
 from simharness.engine.schedule import schedule_from
 from simharness.engine.strategies.base import Strategy
@@ -84,6 +84,11 @@ class RunEnvironment:
         self._stack.__exit__(None, None, None)
 
 
+def exception_frames(error: BaseException) -> tuple[Frame, ...]:
+    """The exception's traceback as `Frame`s, outermost first (what `reproduce` matches)."""
+    return tuple(Frame(f.filename, f.lineno or 0, f.name) for f in traceback.extract_tb(error.__traceback__))
+
+
 def _describe_exception(error: BaseException) -> str:
     frames = traceback.extract_tb(error.__traceback__)
     where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
@@ -140,12 +145,12 @@ class Execution:
             kind, message = loop.abort or ("blocked-loop", "event loop blocked")
             failure = Failure(kind, message)  # type: ignore[arg-type]
         except AssertionError as error:
-            failure = Failure("assertion", _describe_exception(error))
+            failure = Failure("assertion", _describe_exception(error), frames=exception_frames(error))
         except ConfigError:
             self._close(loop)
             raise
         except Exception as error:  # the scenario raised: a finding, not a tool error
-            failure = Failure("exception", _describe_exception(error))
+            failure = Failure("exception", _describe_exception(error), frames=exception_frames(error))
         except BaseException:
             # Not a finding (Ctrl-C, Hypothesis stopping a test mid-run): still leave no
             # callback, thread or child of this run behind before it propagates.
@@ -166,7 +171,7 @@ class Execution:
             failure = self._after_return(loop)
         if failure is not None and settings.preemptive:
             failure = Failure(failure.kind, failure.message + " [preemptive mode: needs every await to be slow]",
-                              preemptive=True)
+                              preemptive=True, frames=failure.frames)
         self._close(loop)
         if divergence is not None:
             raise divergence
@@ -209,7 +214,8 @@ class Execution:
             task, error = died[0]
             more = f" (and {len(died) - 1} more)" if len(died) > 1 else ""
             return Failure("task-exception", f"task {task.get_name()} died with "
-                           f"{_describe_exception(error)} and nobody retrieved it{more}")
+                           f"{_describe_exception(error)} and nobody retrieved it{more}",
+                           frames=exception_frames(error))
         pending = [t for t in loop.tasks if not t.done()]
         if pending:
             from simharness.engine.loop import describe_await

@@ -15,7 +15,7 @@ import threading
 import traceback
 from typing import Any
 
-from simharness.engine.execution import RunEnvironment
+from simharness.engine.execution import RunEnvironment, exception_frames
 from simharness.engine.loop import ControlledLoop, RunAborted
 from simharness.engine.strategies.base import Strategy
 from simharness.engine.trace import DetailedTrace, TraceHasher
@@ -80,7 +80,7 @@ class ScheduleRun:
             return Failure("exception", f"{when} failed: {str(failed[0].longrepr).splitlines()[-1:]}")
         kind = "assertion" if isinstance(error, AssertionError) else "exception"
         phase = "" if when == "call" else f" (in {when})"
-        return Failure(kind, describe(error) + phase)  # type: ignore[arg-type]
+        return Failure(kind, describe(error) + phase, frames=exception_frames(error))  # type: ignore[arg-type]
 
     def skipped(self, reports: list[Any]) -> bool:
         return any(r.outcome == "skipped" and not hasattr(r, "wasxfail") for r in reports)
