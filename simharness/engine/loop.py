@@ -255,6 +255,15 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
     def now_ns(self) -> int:
         return self._now
 
+    def has_ready_work(self) -> bool:
+        """True while callbacks wait in the ready queue (for strategies that model durations)."""
+        return bool(self._ready)
+
+    def next_deadline(self) -> float | None:
+        """The loop time of the earliest live timer, None when no timer is set."""
+        live = [t._when for t in self._scheduled if not t._cancelled]
+        return min(live) if live else None
+
     def _set_clock(self, when_ns: int) -> None:
         if when_ns <= self._now:
             return

@@ -15,6 +15,7 @@ import gc
 import os
 import random
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,14 +166,19 @@ def _close(loop: asyncio.AbstractEventLoop) -> None:
 
 def run_copies(scenario: Scenario, variant: str, *, concurrency: int, noise: float, seed: int,
                loop_kind: str, soft_timeout_s: float, blocked_loop_s: float,
-               watch: LoopWatch) -> CopiesOutcome:
-    """Run `concurrency` copies of the variant at once on a fresh real loop, once."""
+               watch: LoopWatch, delays: Mapping[str, float] | None = None) -> CopiesOutcome:
+    """Run `concurrency` copies of the variant at once on a fresh real loop, once.
+
+    `delays` makes named checkpoints take that long (a found failure's timing,
+    `explore/timing.py`); the others behave as without it.
+    """
     warm_up(loop_kind)
     loop = new_loop(loop_kind)
     asyncio.set_event_loop(loop)
     handler_errors: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, context: handler_errors.append(context))
-    contexts = [RealRunContext(noise=noise, rng=random.Random(seed * 1009 + i)) for i in range(concurrency)]
+    contexts = [RealRunContext(noise=noise, rng=random.Random(seed * 1009 + i), delays=dict(delays or {}))
+                for i in range(concurrency)]
     started = perf_counter()
     watch.attach(loop, blocked_loop_s)
     errors: list[BaseException | None] = []

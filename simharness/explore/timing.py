@@ -1,0 +1,173 @@
+"""A found failure as durations on the stock runtime: which checkpoints take how long.
+
+A failing schedule of the default (faithful) mode departs from the stock order at a
+few decisions. Where a departure holds back an `sh.checkpoint()` (an await whose
+duration the test does not control), the stock runtime takes the same path when that
+checkpoint really takes longer. `stock_timing` turns a schedule into such durations:
+
+1. replay it, naming every checkpoint `site#n` (its label, or `file.py:LINE`; the n-th
+   one posted there), and collect the checkpoints its decisions held back, in the order
+   they finished; departures that held back anything else (a simulated delivery, a
+   thread's result, the loop's own ready callbacks) have no stock equivalent here;
+2. run the *plan* in simulation (`timing_plan.PlannedDelays`): only those checkpoints
+   slow, everything else in the stock order. If it fails with the same bug, the
+   failure needs nothing but the durations;
+3. give each planned checkpoint a real duration: the virtual time it stayed pending
+   (timers it outlasted) plus one `step_s` for every planned checkpoint that finished
+   between its posting and its end, inclusive, so they finish in the same order with a
+   margin of `step_s` that holds on a loaded machine.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from simharness.api import checkpoint_posted
+from simharness.engine.execution import RunSettings
+from simharness.explore.runner import replay, run_strategy
+from simharness.explore.timing_plan import CHECKPOINT_KEY, PlannedCheckpoint, PlannedDelays, Posting, PostingLog
+from simharness.outcome import RunResult
+from simharness.scenario import Scenario
+
+#: The default spacing of planned checkpoints on the real clock.
+DEFAULT_STEP_S = 0.03
+
+
+@dataclass(frozen=True)
+class Delay:
+    """One checkpoint that takes long on the stock runtime."""
+
+    name: str          # "site#n"
+    task: str          # the task that awaited it (in simulation)
+    seconds: float
+
+    @property
+    def label(self) -> str:
+        site, _, number = self.name.rpartition("#")
+        return f"'{site}' #{number}"
+
+
+@dataclass(frozen=True)
+class StockTiming:
+    """A simulated failure restated as checkpoint durations (see the module docstring)."""
+
+    scenario: str
+    variant: str
+    kind: str
+    message: str
+    delays: tuple[Delay, ...]          # in the order they finish; empty: the stock order fails
+    no_stock_equivalent: tuple[str, ...]  # departures the durations cannot express
+    expressible: bool                  # the checkpoint-only plan fails the same way in simulation
+    plan_schedule: str                 # that plan's schedule (replayable)
+    step_s: float
+
+    def as_mapping(self) -> dict[str, float]:
+        return {d.name: d.seconds for d in self.delays}
+
+    def statement(self) -> str:
+        """The failure in terms of durations, one sentence."""
+        if not self.expressible:
+            return ("no stock timing: the failure needs " + "; ".join(self.no_stock_equivalent[:3])
+                    if self.no_stock_equivalent else "no stock timing: the checkpoint durations alone "
+                    "do not reproduce the failure")
+        if not self.delays:
+            return "the stock order fails: no operation needs to be slow"
+        slow = ", ".join(f"{d.label} (in {d.task}) takes {d.seconds * 1000:.0f} ms" for d in self.delays)
+        return f"fails when {slow}, every other outside operation being prompt"
+
+
+def _masked(message: str) -> str:
+    return re.sub(r"\d+", "N", message.split("\n", 1)[0])
+
+
+def same_failure(scenario: Scenario, variant: str, kind: str, message: str,
+                 other_kind: str | None, other_message: str) -> bool:
+    """Whether a failure is the recorded one: the declared bug, else same kind and exception."""
+    if other_kind is None:
+        return False
+    signature = scenario.bug_signature(variant)
+    if signature is not None and signature.matches(kind, message):
+        return signature.matches(other_kind, other_message)
+    return other_kind == kind and _masked(other_message).split(":", 1)[0] == _masked(message).split(":", 1)[0]
+
+
+def _traced(scenario: Scenario, variant: str, run: object, settings: RunSettings | None) -> tuple[RunResult, PostingLog]:
+    """Run (replay or plan), naming checkpoints as the real backend counts them."""
+    log = PostingLog()
+    token = checkpoint_posted.set(log)
+    try:
+        if isinstance(run, str):
+            result = replay(scenario, variant, run, settings, trace=True)
+        else:
+            result = run_strategy(scenario, variant, run(log), settings, detail=True)  # type: ignore[operator]
+    finally:
+        checkpoint_posted.reset(token)
+    return result, log
+
+
+def _resumed(result: RunResult, posting: Posting) -> tuple[int, float] | None:
+    """(step, virtual time) at which a posted checkpoint's task resumed."""
+    for step in result.trace:
+        if step.index > posting.step and step.actor == posting.task:
+            return step.index, step.time
+    return None
+
+
+def _held_back(result: RunResult, log: PostingLog) -> tuple[list[tuple[int, Posting]], list[str]]:
+    """Checkpoints the schedule's decisions held back (with their end step), and other departures."""
+    spans = [(p, _resumed(result, p)) for p in log.postings]
+    held: dict[str, tuple[int, Posting]] = {}
+    other: list[str] = []
+    for decision in result.decision_log:
+        for skipped in decision.options[:decision.chosen]:
+            key, _, label = skipped.partition(": ")
+            if not key.startswith(CHECKPOINT_KEY):
+                what = "the loop's ready callbacks" if key == "fifo" else f"'{label}'"
+                other.append(f"{what} held back at decision {decision.index} "
+                             f"(for {decision.options[decision.chosen]})")
+                continue
+            task = key[len(CHECKPOINT_KEY):]
+            for posting, end in spans:
+                if posting.task == task and posting.step < decision.step and end and end[0] >= decision.step:
+                    held[posting.name] = (end[0], posting)
+    return sorted(held.values(), key=lambda item: item[0]), other
+
+
+def _durations(result: RunResult, log: PostingLog, planned: set[str], step_s: float) -> tuple[Delay, ...]:
+    ends = []
+    for posting in log.postings:
+        end = _resumed(result, posting) if posting.name in planned else None
+        if end is not None:
+            ends.append((end[0], end[1], posting))
+    ends.sort(key=lambda item: item[0])
+    finished = [step for step, _, _ in ends]
+    delays = []
+    for step, time, posting in ends:
+        passed = sum(1 for other in finished if posting.step < other <= step)
+        delays.append(Delay(posting.name, posting.task, round(time - posting.time + step_s * passed, 6)))
+    return tuple(delays)
+
+
+def stock_timing(scenario: Scenario, variant: str, schedule: str, settings: RunSettings | None = None,
+                 *, step_s: float = DEFAULT_STEP_S) -> StockTiming:
+    """Restate the failing `schedule` of `variant` as checkpoint durations (see the module docstring).
+
+    Raises what `replay` raises for a schedule of another scenario or a broken one, and
+    `ValueError` when the schedule does not fail.
+    """
+    original, log = _traced(scenario, variant, schedule, settings)
+    if original.failure is None:
+        raise ValueError("the schedule passes: there is no failure to restate")
+    kind, message = original.failure.kind, original.failure.message
+    held, other = _held_back(original, log)
+    plan = {posting.name: PlannedCheckpoint(posting.name, order, round(end_time - posting.time, 9))
+            for order, (end_time, posting) in enumerate(
+                (_resumed(original, p)[1], p) for _, p in held)}  # type: ignore[index]
+    planned, plan_log = _traced(scenario, variant, lambda log: PlannedDelays(plan, log), settings)
+    failure = planned.failure
+    expressible = failure is not None and same_failure(scenario, variant, kind, message, failure.kind, failure.message)
+    delays = _durations(planned, plan_log, set(plan), step_s) if expressible else ()
+    return StockTiming(scenario=scenario.name, variant=variant, kind=kind, message=message, delays=delays,
+                       no_stock_equivalent=tuple(other), expressible=expressible,
+                       plan_schedule=planned.schedule.encode(), step_s=step_s)
