@@ -1,0 +1,33 @@
+"""The bench's entries: each a real, publicly fixed concurrency bug and the releases around its fix.
+
+One entry names its scenario file (in this folder), the PyPI package, the last release
+with the bug and the first release with the fix, and where the fix is public. The
+scenario file is the same for both: which release is installed in the venv that runs
+it decides whether the bug is there. `install.py` builds one venv per (package,
+version); `run.py` measures each entry in them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Bug:
+    """One bench entry: a scenario file run against the buggy and the fixed release of a package."""
+
+    name: str
+    package: str
+    buggy: str
+    fixed: str
+    reference: str  # the public issue or fix commit
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.py"
+
+
+BUGS: tuple[Bug, ...] = (
+    Bug("anyio_limiter_cancel_after_grant", "anyio", "4.9.0", "4.10.0",
+        "https://github.com/agronholm/anyio/issues/947 (fix: PR #952, commit 19e54772)"),
+)
