@@ -11,7 +11,7 @@ from cli_helpers import FIXTURES, run_cli
 UNSUPPORTED = str(FIXTURES / "unsupported.py")
 
 
-@pytest.mark.parametrize(("name", "api"), [("raw-socket-connect", "loop.sock_connect()"),
+@pytest.mark.parametrize(("name", "api"), [("udp-socket", "socket.socket(SOCK_DGRAM)"),
                                            ("refusal-caught-by-the-code", "loop.create_datagram_endpoint()")])
 def test_explore_of_a_refused_api_exits_2_naming_it(name: str, api: str) -> None:
     done = run_cli("explore", f"{UNSUPPORTED}::{name}", "--runs", "5")
@@ -28,8 +28,8 @@ def test_refused_api_is_not_stored(tmp_path: Path) -> None:
 
     from cli_helpers import ROOT
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SIMHARNESS_STORE": str(tmp_path / "store")}
-    done = subprocess.run([sys.executable, "-m", "simharness", "explore", f"{UNSUPPORTED}::raw-socket-connect",
+    done = subprocess.run([sys.executable, "-m", "simharness", "explore", f"{UNSUPPORTED}::udp-socket",
                            "--runs", "3"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     stored = [p for p in (tmp_path / "store").rglob("*") if p.is_file()] if (tmp_path / "store").exists() else []
-    assert not any("raw-socket" in p.read_text(errors="replace") for p in stored)
+    assert not any("udp-socket" in p.read_text(errors="replace") for p in stored)

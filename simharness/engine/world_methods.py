@@ -58,14 +58,32 @@ class WorldMethods:
     async def subprocess_shell(self, protocol_factory: Any, cmd: Any, **kwargs: Any) -> Any:
         return await self._world("subprocess_shell")(self, protocol_factory, cmd, **kwargs)
 
+    # ----- sockets the scenario made (simulated ones on the loop's thread) --------------
+    async def sock_connect(self, sock: Any, address: Any) -> None:
+        return await self._world("sock_connect")(self, sock, address)  # type: ignore[no-any-return]
+
+    async def sock_accept(self, sock: Any) -> Any:
+        return await self._world("sock_accept")(self, sock)
+
+    async def sock_recv(self, sock: Any, n: int) -> Any:
+        return await self._world("sock_recv")(self, sock, n)
+
+    async def sock_recv_into(self, sock: Any, buf: Any) -> Any:
+        return await self._world("sock_recv_into")(self, sock, buf)
+
+    async def sock_sendall(self, sock: Any, data: Any) -> None:
+        return await self._world("sock_sendall")(self, sock, data)  # type: ignore[no-any-return]
+
+    async def connect_accepted_socket(self, protocol_factory: Any, sock: Any, **kwargs: Any) -> Any:
+        return await self._world("connect_accepted_socket")(self, protocol_factory, sock, **kwargs)
+
 
 
 _UNSUPPORTED = {
     "add_reader": "raw file-descriptor readers", "add_writer": "raw file-descriptor writers",
     "remove_reader": "raw file-descriptor readers", "remove_writer": "raw file-descriptor writers",
-    "sock_recv": "raw socket I/O", "sock_recv_into": "raw socket I/O", "sock_sendall": "raw socket I/O",
-    "sock_connect": "raw socket I/O", "sock_accept": "raw socket I/O", "sock_sendfile": "raw socket I/O",
-    "create_datagram_endpoint": "UDP", "create_unix_server": "Unix sockets",
+    "sock_sendfile": "sendfile on a socket", "sock_recvfrom": "UDP", "sock_recvfrom_into": "UDP",
+    "sock_sendto": "UDP", "create_datagram_endpoint": "UDP", "create_unix_server": "Unix sockets",
     "create_unix_connection": "Unix sockets", "connect_read_pipe": "pipes", "connect_write_pipe": "pipes",
     "add_signal_handler": "signal handlers", "remove_signal_handler": "signal handlers",
     "sendfile": "sendfile", "start_tls": "TLS",

@@ -22,11 +22,13 @@ import ipaddress
 import socket
 import sys
 import weakref
+from asyncio.trsock import TransportSocket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from simharness.errors import UnsupportedInSimulation
-from simharness.world.transport import Connection, SimSocket, SimTransport, sockaddr
+from simharness.world.sockets import SimSocket, sockaddr
+from simharness.world.transport import Connection, SimTransport
 
 if TYPE_CHECKING:
     from simharness.engine.loop import ControlledLoop
@@ -50,6 +52,7 @@ class Network:
         self.listening: list[tuple[SimSocket, SimServer]] = []
         self.connections: list[Connection] = []
         self.count = 0
+        self.sockets_made = 0
         self._ports_in_use: set[int] = set()  # only asked, never iterated
         self._next = {"server": FIRST_SERVER_PORT, "client": FIRST_CLIENT_PORT}
 
@@ -88,45 +91,81 @@ class Network:
         self._ports_in_use.add(port)
         return port
 
-    def bind(self, family: int, host: str, port: int) -> SimSocket:
-        """A listening socket on (host, port); port 0 allocates one."""
+    def next_socket_number(self) -> int:
+        self.sockets_made += 1
+        return self.sockets_made
+
+    def bind_address(self, family: int, address: Any) -> tuple[Any, ...]:
+        """The address `socket.bind(address)` takes on this host (port 0: a free one)."""
+        if not isinstance(address, tuple) or len(address) not in ((2,) if family == V4 else (2, 3, 4)):
+            raise TypeError(f"{'AF_INET' if family == V4 else 'AF_INET6'} address must be a tuple "
+                            f"(host, port{'' if family == V4 else '[, flowinfo, scope_id]'})")
+        host = "0.0.0.0" if family == V4 else "::"
+        if address[0] not in ("", None):
+            host = _host_text(address[0])
+        pairs = [p for p in server_addresses(host, 0) if p[0] == family]
+        if not pairs:
+            raise socket.gaierror(socket.EAI_ADDRFAMILY, "Address family for hostname not supported")
+        return self.bind(family, pairs[0][1], _port(address[1]))
+
+    def bind(self, family: int, host: str, port: int) -> tuple[Any, ...]:
+        """The address of a socket bound to (host, port); port 0 allocates one."""
         if port == 0:
             port = self.allocate("server")
         else:
             for sock, _ in self.listening:
-                other_host, other_port = sock.getsockname()[:2]
+                other_host, other_port = sock.address[:2]
                 if (sock.family == family and other_port == port
                         and (other_host == host or _is_wildcard(host) or _is_wildcard(other_host))):
                     address = sockaddr(family, host, port)
                     raise OSError(errno.EADDRINUSE, f"error while attempting to bind on address "
                                   f"{address!r}: address already in use")
             self._ports_in_use.add(port)
-        return SimSocket(family, sockaddr(family, host, port))
+        return sockaddr(family, host, port)
 
     def release(self, sock: SimSocket) -> None:
-        port = sock.getsockname()[1]
-        if not any(other is not sock and other.getsockname()[1] == port for other, _ in self.listening):
+        port = sock.address[1]
+        if not any(other is not sock and other.address[1] == port for other, _ in self.listening):
             self._ports_in_use.discard(port)
 
-    def listen(self, sock: SimSocket, server: SimServer) -> None:
+    def listen(self, sock: SimSocket, server: Any) -> None:
+        """`server` (a SimServer, or a Backlog for `loop.sock_accept`) now owns `sock`."""
         self.listening.append((sock, server))
+        sock.listener = server
 
-    def unlisten(self, server: SimServer) -> None:
+    def unlisten(self, server: Any) -> None:
         mine = [sock for sock, owner in self.listening if owner is server]
         self.listening = [(s, owner) for s, owner in self.listening if owner is not server]
         for sock in mine:
             self.release(sock)
 
-    def find_listener(self, family: int, host: str, port: int) -> SimServer | None:
+    def find_listener(self, family: int, host: str, port: int) -> Any:
         """The server accepting on (host, port); a bound socket listens only while serving."""
         for sock, server in self.listening:
-            bound_host, bound_port = sock.getsockname()[:2]
+            bound_host, bound_port = sock.address[:2]
             if (sock.family == family and bound_port == port and server.is_serving()
                     and (bound_host == host or _is_wildcard(bound_host))):
                 return server
         return None
 
     # ----- connections ----------------------------------------------------------------
+    async def dial(self, targets: list[tuple[int, str]], port: int,
+                   local: tuple[int, str, int] | None) -> Connection:
+        """Connect to the first of `targets` that listens on `port`: the handshake is an event."""
+        self.count += 1
+        number = self.count
+        future: asyncio.Future[Connection] = self.loop.create_future()
+        family, host = targets[0]
+        target = f"{host}:{port}" if family == V4 else f"[{host}]:{port}"
+        self.loop.post_event("io", f"conn-{number}>", f"conn-{number} connect to {target}",
+                             self.connect_event, number, targets, port, local, future)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                future.result().dead_end(server_side=False, reset=False)
+            raise
+
     def connect_event(self, number: int, targets: list[tuple[int, str]], port: int,
                       local: tuple[int, str, int] | None, future: asyncio.Future[Connection]) -> None:
         """The scheduled moment a connection attempt reaches the listener (or is refused)."""
@@ -162,6 +201,8 @@ class SimServer(asyncio.AbstractServer):
         self._loop = loop
         self._network = net
         self._sockets: list[SimSocket] | None = sockets
+        # What the stock Server.sockets holds: TransportSocket wrappers, made once.
+        self._wrapped = tuple(TransportSocket(sock) for sock in sockets)
         self._protocol_factory = protocol_factory
         self._clients: list[SimTransport] = []
         self._waiters: list[asyncio.Future[Any]] | None = []
@@ -220,14 +261,16 @@ class SimServer(asyncio.AbstractServer):
         return self._serving
 
     @property
-    def sockets(self) -> tuple[SimSocket, ...]:
-        return () if self._sockets is None else tuple(self._sockets)
+    def sockets(self) -> tuple[TransportSocket, ...]:
+        return () if self._sockets is None else self._wrapped
 
     def close(self) -> None:
         if self._sockets is None:
             return
         self._network.unlisten(self)
-        self._sockets = None
+        sockets, self._sockets = self._sockets, None
+        for sock in sockets:
+            sock.close()  # the listening sockets close with the server, as in asyncio
         self._serving = False
         if self._serving_forever_fut is not None and not self._serving_forever_fut.done():
             self._serving_forever_fut.cancel()
@@ -388,7 +431,6 @@ def _check_options(loop: ControlledLoop, api: str, given: dict[str, Any], allowe
 
 _HINTS = {
     "ssl": "TLS is not simulated; run plain TCP in simulation and TLS on the real backend",
-    "sock": "an existing socket object cannot join the in-memory network",
     "reuse_port": "SO_REUSEPORT load balancing is not simulated",
     "ssl_handshake_timeout": "TLS is not simulated", "ssl_shutdown_timeout": "TLS is not simulated",
     "server_hostname": "TLS is not simulated",
@@ -400,27 +442,44 @@ async def create_server(loop: ControlledLoop, protocol_factory: Callable[[], asy
                         host: Any = None, port: Any = None, **kwargs: Any) -> SimServer:
     """`loop.create_server` on the in-memory network (same arguments, no TLS)."""
     _check_options(loop, "create_server", kwargs,
-                   ("family", "flags", "backlog", "reuse_address", "start_serving", "keep_alive"),
-                   {"ssl": _SET, "sock": _SET, "reuse_port": bool, "ssl_handshake_timeout": _SET,
+                   ("family", "flags", "backlog", "reuse_address", "start_serving", "keep_alive", "sock"),
+                   {"ssl": _SET, "reuse_port": bool, "ssl_handshake_timeout": _SET,
                     "ssl_shutdown_timeout": _SET})
-    if host is None and port is None:
-        raise ValueError("Neither host/port nor sock were specified")
     net = network(loop)
-    number = _port(port)
-    addresses = server_addresses(host, int(kwargs.get("family", 0)))
-    sockets: list[SimSocket] = []
-    try:
-        for family, address in addresses:
-            sockets.append(net.bind(family, address, number))
-    except OSError:
-        for sock in sockets:
-            net.release(sock)
-        raise
+    if kwargs.get("sock") is not None:
+        if host is not None or port is not None:
+            raise ValueError("host/port and sock can not be specified at the same time")
+        from simharness.world.socket_api import listening_socket  # it builds on this module
+        sockets = [listening_socket(loop, kwargs["sock"])]
+    else:
+        if host is None and port is None:
+            raise ValueError("Neither host/port nor sock were specified")
+        sockets = _bind_all(net, host, port, int(kwargs.get("family", 0)))
+    backlogs = [s.listener for s in sockets if s.listener is not None]
+    for backlog in backlogs:  # a socket listened on before: the server takes its queue over
+        net.unlisten(backlog)
     server = SimServer(loop, net, sockets, protocol_factory)
+    for backlog in backlogs:
+        for connection in backlog.take_all():
+            server.accept(connection)
     if kwargs.get("start_serving", True):
         server.begin_serving()
         await asyncio.sleep(0)  # asyncio skips one iteration here, too
     return server
+
+
+def _bind_all(net: Network, host: Any, port: Any, family: int) -> list[SimSocket]:
+    number = _port(port)
+    addresses = server_addresses(host, family)
+    sockets: list[SimSocket] = []
+    try:
+        for fam, address in addresses:
+            sockets.append(SimSocket.connected(fam, net.bind(fam, address, number), None, net))
+    except OSError:
+        for sock in sockets:
+            net.release(sock)
+        raise
+    return sockets
 
 
 async def create_connection(loop: ControlledLoop, protocol_factory: Callable[[], asyncio.BaseProtocol],
@@ -428,9 +487,15 @@ async def create_connection(loop: ControlledLoop, protocol_factory: Callable[[],
                             **kwargs: Any) -> tuple[SimTransport, asyncio.BaseProtocol]:
     """`loop.create_connection` on the in-memory network: the handshake is a scheduled event."""
     _check_options(loop, "create_connection", kwargs,
-                   ("family", "proto", "flags", "local_addr", "happy_eyeballs_delay", "interleave", "all_errors"),
-                   {"ssl": _SET, "sock": _SET, "server_hostname": _SET, "ssl_handshake_timeout": _SET,
+                   ("family", "proto", "flags", "local_addr", "happy_eyeballs_delay", "interleave", "all_errors",
+                    "sock"),
+                   {"ssl": _SET, "server_hostname": _SET, "ssl_handshake_timeout": _SET,
                     "ssl_shutdown_timeout": _SET})
+    if kwargs.get("sock") is not None:
+        if host is not None or port is not None:
+            raise ValueError("host/port and sock can not be specified at the same time")
+        from simharness.world.socket_api import transport_on_socket  # it builds on this module
+        return await transport_on_socket(loop, protocol_factory, kwargs["sock"], "create_connection")
     if host is None and port is None:
         raise ValueError("host and port was not specified and no sock specified")
     family = int(kwargs.get("family", 0))
@@ -443,21 +508,15 @@ async def create_connection(loop: ControlledLoop, protocol_factory: Callable[[],
         if not binds:
             raise OSError(errno.EINVAL, f"local_addr {kwargs['local_addr']!r} does not match the remote family")
         local = (binds[0][0], binds[0][1], _port(local_port))
-    net = network(loop)
-    net.count += 1
-    connection_number = net.count
-    future: asyncio.Future[Connection] = loop.create_future()
-    target = f"{targets[0][1]}:{number}" if targets[0][0] == V4 else f"[{targets[0][1]}]:{number}"
-    loop.post_event("io", f"conn-{connection_number}>", f"conn-{connection_number} connect to {target}",
-                    net.connect_event, connection_number, targets, number, local, future)
-    try:
-        connection = await future
-    except asyncio.CancelledError:
-        if future.done() and not future.cancelled() and future.exception() is None:
-            future.result().dead_end(server_side=False, reset=False)
-        raise
+    connection = await network(loop).dial(targets, number, local)
     protocol = protocol_factory()
     transport = connection.attach_client(protocol)
+    await start_transport(loop, transport)
+    return transport, protocol
+
+
+async def start_transport(loop: ControlledLoop, transport: SimTransport) -> None:
+    """Call connection_made on the next iteration, as asyncio does, and wait for it."""
     waiter = loop.create_future()
     loop.call_soon(transport.start, waiter)
     try:
@@ -465,7 +524,6 @@ async def create_connection(loop: ControlledLoop, protocol_factory: Callable[[],
     except BaseException:
         transport.close()
         raise
-    return transport, protocol
 
 
 async def getaddrinfo(loop: ControlledLoop, host: Any, port: Any, *, family: int = 0, type: int = 0,

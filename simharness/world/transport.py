@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import socket
+from asyncio.trsock import TransportSocket
 from typing import TYPE_CHECKING, Any
+
+from simharness.world.sockets import SimSocket
 
 if TYPE_CHECKING:
     from simharness.engine.loop import ControlledLoop
@@ -29,52 +31,6 @@ MAX_READ = 256 * 1024
 #: Bytes a socket's kernel buffers absorb before asyncio's own write buffer grows.
 KERNEL_BUFFER = 256 * 1024
 _HIGH_WATER = 64 * 1024
-
-
-class SimSocket:
-    """What `Server.sockets` and `get_extra_info("socket")` return: an address holder.
-
-    It offers the read-only parts of a socket that libraries inspect (family, names)
-    and accepts `setsockopt` (TCP_NODELAY and friends) without effect.
-    """
-
-    type = socket.SOCK_STREAM
-    proto = socket.IPPROTO_TCP
-
-    def __init__(self, family: int, sockname: tuple[Any, ...], peername: tuple[Any, ...] | None = None) -> None:
-        self.family = socket.AddressFamily(family)
-        self._sockname = sockname
-        self._peername = peername
-        self._options: dict[tuple[int, int], Any] = {}
-
-    def getsockname(self) -> tuple[Any, ...]:
-        return self._sockname
-
-    def getpeername(self) -> tuple[Any, ...]:
-        if self._peername is None:
-            raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
-        return self._peername
-
-    def fileno(self) -> int:
-        return -1  # there is no descriptor: code that selects on it cannot be simulated
-
-    def setsockopt(self, level: int, option: int, value: Any, *rest: Any) -> None:
-        self._options[(level, option)] = value
-
-    def getsockopt(self, level: int, option: int, *rest: Any) -> Any:
-        return self._options.get((level, option), 0)
-
-    def setblocking(self, flag: bool) -> None:
-        pass
-
-    def __repr__(self) -> str:
-        peer = f" raddr={self._peername}" if self._peername else ""
-        return f"<simharness.SimSocket family={self.family.name} laddr={self._sockname}{peer}>"
-
-
-def sockaddr(family: int, host: str, port: int) -> tuple[Any, ...]:
-    """The socket address tuple the real socket module uses for this family."""
-    return (host, port) if family == socket.AF_INET else (host, port, 0, 0)
 
 
 def address_text(address: tuple[Any, ...]) -> str:
@@ -171,9 +127,12 @@ class SimTransport(asyncio.Transport):
 
     def __init__(self, loop: ControlledLoop, protocol: asyncio.BaseProtocol, incoming: Pipe, outgoing: Pipe,
                  sock: SimSocket, server: SimServer | None = None) -> None:
-        super().__init__({"peername": sock.getpeername(), "sockname": sock.getsockname(), "socket": sock})
+        # As on the stock loop, extra "socket" is a TransportSocket around the socket.
+        super().__init__({"peername": sock.getpeername(), "sockname": sock.getsockname(),
+                          "socket": TransportSocket(sock)})
         self._loop = loop
         self._protocol = protocol
+        self._sock = sock
         self._in = incoming
         self._out = outgoing
         self._server = server
@@ -361,6 +320,7 @@ class SimTransport(asyncio.Transport):
             self._protocol.connection_lost(error)
         finally:
             self.lost_done = True
+            self._sock.close()  # as asyncio closes the socket after connection_lost
             if self._server is not None:
                 self._server.detach(self)
                 self._server = None
@@ -392,15 +352,18 @@ class Connection:
         self.up.reverse, self.down.reverse = self.down, self.up
         self.ends: list[SimTransport] = []
 
-    def attach_server(self, protocol: asyncio.BaseProtocol, server: SimServer | None) -> SimTransport:
-        end = SimTransport(self.loop, protocol, self.up, self.down,
-                           SimSocket(self.family, self.server_addr, self.client_addr), server)
+    def attach_server(self, protocol: asyncio.BaseProtocol, server: SimServer | None,
+                      sock: SimSocket | None = None) -> SimTransport:
+        """The server's end; `sock` is the accepted socket it uses, when the scenario holds one."""
+        sock = sock or SimSocket.connected(self.family, self.server_addr, self.client_addr)
+        end = SimTransport(self.loop, protocol, self.up, self.down, sock, server)
         self.ends.append(end)
         return end
 
-    def attach_client(self, protocol: asyncio.BaseProtocol) -> SimTransport:
-        end = SimTransport(self.loop, protocol, self.down, self.up,
-                           SimSocket(self.family, self.client_addr, self.server_addr))
+    def attach_client(self, protocol: asyncio.BaseProtocol, sock: SimSocket | None = None) -> SimTransport:
+        """The client's end; `sock` is the connected socket it uses, when the scenario made one."""
+        sock = sock or SimSocket.connected(self.family, self.client_addr, self.server_addr)
+        end = SimTransport(self.loop, protocol, self.down, self.up, sock)
         self.ends.append(end)
         return end
 
