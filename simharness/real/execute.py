@@ -28,6 +28,8 @@ from simharness.real.loopwatch import LoopWatch
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
 #: How long closing a run's loop may take (cancelled tasks, async generators, executor).
 _CLOSE_BUDGET_S = 2.0
+#: Characters of a failure's traceback kept in the run log.
+_TRACEBACK_LIMIT = 20_000
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class CopiesOutcome:
     duration_s: float
     failed_copies: int
     retire: bool  # the loop was interrupted mid-callback: do not trust this process again
+    traceback: str = ""  # the failing exception's traceback as Python prints it (reproduce reads it)
 
 
 def describe_exception(error: BaseException) -> str:
@@ -47,6 +50,12 @@ def describe_exception(error: BaseException) -> str:
     where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
     text = str(error)
     return f"{type(error).__name__}: {text}{where}" if text else f"{type(error).__name__}{where}"
+
+
+def format_traceback(error: BaseException) -> str:
+    """The exception as Python prints it, chained causes included; a huge one keeps its end (the raise)."""
+    text = "".join(traceback.format_exception(error))
+    return text if len(text) <= _TRACEBACK_LIMIT else "...\n" + text[-_TRACEBACK_LIMIT:]
 
 
 def classify(error: BaseException) -> str:
@@ -207,19 +216,20 @@ def run_copies(scenario: Scenario, variant: str, *, concurrency: int, noise: flo
         return CopiesOutcome("blocked-loop", interrupted, duration, concurrency, retire=True)
     if failed:
         first = failed[0]
-        return CopiesOutcome(classify(first), describe_exception(first), duration, len(failed), False)
+        return CopiesOutcome(classify(first), describe_exception(first), duration, len(failed), False,
+                             format_traceback(first))
     if timeout is not None:
         return CopiesOutcome("timeout", timeout, duration, concurrency, False)
     for context in handler_errors:
         error = context.get("exception")
         if error is not None and "never retrieved" in str(context.get("message", "")):
             return CopiesOutcome("task-exception", f"a task died with {describe_exception(error)} "
-                                 "and nobody retrieved it", duration, 1, False)
+                                 "and nobody retrieved it", duration, 1, False, format_traceback(error))
     for context in handler_errors:
         error = context.get("exception")
         if error is not None:
             return CopiesOutcome("exception", f"{context.get('message', 'callback failed')}: "
-                                 f"{describe_exception(error)}", duration, 1, False)
+                                 f"{describe_exception(error)}", duration, 1, False, format_traceback(error))
     if leak is not None:
         return CopiesOutcome("leak", leak, duration, 1, False)
     return CopiesOutcome(None, "", duration, 0, False)

@@ -82,6 +82,7 @@ class RunOutcome:
     failed_copies: int = 0
     leaks: tuple[str, ...] = ()  # what outlived the run (already cleaned up)
     retire: bool = False         # the worker's state is suspect: it exits after this run
+    traceback: str = ""          # the failure's traceback, as Python prints it ("" for none)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_message(self) -> dict[str, Any]:

@@ -138,7 +138,7 @@ class Worker:
         return RunOutcome(
             index=spec.index, seed=spec.seed, kind=kind, message=message,
             duration_s=round(result.duration_s, 6), concurrency=job.concurrency,
-            failed_copies=result.failed_copies, leaks=found.found,
+            failed_copies=result.failed_copies, leaks=found.found, traceback=result.traceback,
             # A leaked thread or descriptor cannot be undone from here: start afresh.
             retire=result.retire or found.lasting)
 

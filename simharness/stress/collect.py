@@ -85,7 +85,8 @@ class Collector:
             "expect": plan.expect, "concurrency": job.concurrency, "index": outcome.index,
             "seed": outcome.seed, "outcome": label, "kind": outcome.kind, "message": outcome.message,
             "normalised": message, "duration_s": outcome.duration_s, "failed_copies": outcome.failed_copies,
-            "leaks": list(outcome.leaks), "worker_pid": record.worker_pid, "loop": job.loop,
+            "leaks": list(outcome.leaks), "traceback": outcome.traceback, "worker_pid": record.worker_pid,
+            "loop": job.loop,
             "noise": job.noise, "output_tail": record.output_tail, "finished_at": round(wall_time(), 3),
         })
         with self._lock:
