@@ -30,4 +30,8 @@ class Bug:
 BUGS: tuple[Bug, ...] = (
     Bug("anyio_limiter_cancel_after_grant", "anyio", "4.9.0", "4.10.0",
         "https://github.com/agronholm/anyio/issues/947 (fix: PR #952, commit 19e54772)"),
+    Bug("anyio_lock_cancelled_waiter_strands", "anyio", "4.13.0", "4.14.0",
+        "https://github.com/agronholm/anyio/pull/1145 (commit f8b9f011)"),
+    Bug("anyio_condition_notify_lost_on_cancel", "anyio", "4.12.1", "4.13.0",
+        "https://github.com/agronholm/anyio/issues/1075 (fix: commit 9369d80b)"),
 )
