@@ -124,7 +124,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
                            replay=replay, **chosen)
     reports = outcome.last_reports
     properties: list[tuple[str, Any]] = [("simharness_status", outcome.status),
-                                         ("simharness_schedules", outcome.schedules)]
+                                         ("simharness_schedules", outcome.schedules),
+                                         ("simharness_async_fixtures", len(select.async_fixtures(item)))]
     if outcome.stopped:
         properties.append(("simharness_stopped", outcome.stopped))
     if outcome.status == "left-alone":  # found out while running: it ran once, unlogged; now logged

@@ -58,6 +58,12 @@ def _fixture_loop_scope(config: pytest.Config, definition: Any) -> str:
     return str(own or default or definition.scope)
 
 
+def async_fixtures(item: pytest.Item) -> dict[str, Any]:
+    """The test's async fixtures (name -> the definition pytest uses)."""
+    definitions = {name: defs[-1] for name, defs in item._fixtureinfo.name2fixturedefs.items() if defs}
+    return {name: d for name, d in definitions.items() if _is_async(d.func)}
+
+
 def plan(item: pytest.Item, all_async: bool, wanted: dict[str, Any]) -> tuple[str, str]:
     """(EXPLORE or ALONE or "", reason) for `item`."""
     if not isinstance(item, pytest.Function):
@@ -71,18 +77,17 @@ def plan(item: pytest.Item, all_async: bool, wanted: dict[str, Any]) -> tuple[st
         return ALONE, "opted out with @pytest.mark.simharness(skip=True)"
     if "anyio_backend" in item.fixturenames:
         return ALONE, "anyio test (anyio runs it on its own runner)"
-    definitions = {name: defs[-1] for name, defs in item._fixtureinfo.name2fixturedefs.items() if defs}
-    async_fixtures = {name: d for name, d in definitions.items() if _is_async(d.func)}
+    fixtures = async_fixtures(item)
     if managed_by_pytest_asyncio(item):
         scope = str(getattr(item, "_loop_scope", "function"))
         if scope != "function":
             return ALONE, f"loop_scope={scope} (the loop outlives one schedule)"
-        for name, definition in sorted(async_fixtures.items()):
+        for name, definition in sorted(fixtures.items()):
             fixture_scope = _fixture_loop_scope(item.config, definition)
             if fixture_scope != "function":
                 return ALONE, f"async fixture on a {fixture_scope}-scoped loop (the loop outlives one schedule)"
         return EXPLORE, ""
-    if async_fixtures:
+    if fixtures:
         return ALONE, "async fixtures that no asyncio plugin runs"
     if inspect.isasyncgenfunction(test_function(item)):
         return "", ""
