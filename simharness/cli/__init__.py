@@ -10,6 +10,7 @@ from simharness.cli import core  # noqa: F401  (registers list, explore, replay)
 from simharness.cli import stress  # noqa: F401  (registers stress)
 from simharness.cli import report  # noqa: F401  (registers report)
 from simharness.cli import scaling  # noqa: F401  (registers merge)
+from simharness.cli import reproduce  # noqa: F401  (registers reproduce)
 from simharness.cli import confirm  # noqa: F401  (registers confirm)
 from simharness.cli.app import app
 from simharness.cli.common import main

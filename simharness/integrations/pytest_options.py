@@ -80,6 +80,10 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--sim-timeout", metavar="SECONDS", default=None,
                     help=f"Wall-time limit for exploring one test (default {DEFAULT_TIMEOUT_S:g}); "
                          "exploration stops there and says so. ini: sim_timeout")
+    # No ini twin: the file is one CI run's record, not a setting of the project.
+    group.addoption("--sim-reproduce", metavar="FILE", default=None,
+                    help="Search each failed test of a CI run (JUnit XML or pytest's output in FILE) for a "
+                         "schedule that fails the way it failed there; the other tests are deselected.")
     parser.addini("sim", "Run every asyncio test under simharness.", type="bool", default=False)
     for name, what in VALUED:
         parser.addini(f"sim_{name}", what, default="")

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
+from simharness.integrations import pytest_reproduce as reproduce
 from simharness.integrations import pytest_select as select
 from simharness.integrations.pytest_explore import explore_item, run_unexplored
 from simharness.integrations.pytest_loop import ScheduleRun, loop_factory
@@ -82,10 +83,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     sim = config.stash[CONFIG_KEY]
     explored = False
+    reproducing = reproduce.select_items(config, items)  # --sim-reproduce: only the failed tests
     for item in items:
         wanted = check_marker(item)
         replayed = sim.replay is not None and sim.replay.scope == scope_of(scenario_name(item), VARIANT)
-        decided = select.plan(item, sim.all_async or replayed, wanted)
+        decided = select.plan(item, sim.all_async or replayed or item.nodeid in reproducing, wanted)
         item.stash[select.PLAN_KEY] = decided
         explored = explored or decided[0] == select.EXPLORE
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -113,6 +115,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         item.user_properties += [("simharness_status", "left-alone"), ("simharness_detail", reason)]
     if decided != select.EXPLORE:
         return None
+    if reproduce.wanted(item):
+        return reproduce.protocol(item, nextitem)
     sim = item.config.stash[CONFIG_KEY]
     name = scenario_name(item)
     replay = sim.replay if sim.replay is not None and sim.replay.scope == scope_of(name, VARIANT) else None
@@ -124,8 +128,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
                            replay=replay, **chosen)
     reports = outcome.last_reports
     properties: list[tuple[str, Any]] = [("simharness_status", outcome.status),
-                                         ("simharness_schedules", outcome.schedules),
-                                         ("simharness_async_fixtures", len(select.async_fixtures(item)))]
+                                         ("simharness_schedules", outcome.schedules)]
     if outcome.stopped:
         properties.append(("simharness_stopped", outcome.stopped))
     if outcome.status == "left-alone":  # found out while running: it ran once, unlogged; now logged
