@@ -30,6 +30,7 @@ from simharness.explore.store import StoreSession
 from simharness.integrations.pytest_loop import (
     TIME_MACHINE_REFUSAL, NotOnOurLoop, RealWallClock, ScheduleRun, WallClockConflict,
 )
+from simharness.integrations.pytest_select import is_anyio
 from simharness.outcome import RunResult
 
 VARIANT = "default"
@@ -79,7 +80,9 @@ class ItemExecution:
                                      log=log, detail=detail)
         loop = run.loop
         if loop is None and strategy is not None and any(r.when == "call" for r in reports):
-            raise NotOnOurLoop("ran on an event loop from another pytest_asyncio_loop_factories hook")
+            raise NotOnOurLoop("ran on anyio's runner of an earlier test (a wider-scoped async fixture holds it)"
+                               if is_anyio(self.item) else
+                               "ran on an event loop from another pytest_asyncio_loop_factories hook")
         if loop is not None and loop.unsupported is not None:
             self.unsupported = loop.unsupported.api
         self.last_reports = reports

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import traceback
+from contextlib import ExitStack
 from typing import Any
 
 from simharness.engine.execution import RunEnvironment, exception_frames
@@ -21,6 +22,7 @@ from simharness.engine.strategies.base import Strategy
 from simharness.engine.trace import DetailedTrace, TraceHasher
 from simharness.engine.watchdog import LoopInterrupted
 from simharness.errors import ScheduleDivergence
+from simharness.integrations.pytest_anyio import anyio_loop_factory
 from simharness.outcome import Failure
 
 
@@ -35,13 +37,17 @@ class ScheduleRun:
         self.observer: TraceHasher = DetailedTrace() if detail else TraceHasher()
         self.loops: list[PytestLoop] = []
         self.raised: list[tuple[str, BaseException]] = []
+        self._patches = ExitStack()
 
     def __enter__(self) -> ScheduleRun:
         ScheduleRun.current = self
+        if self.strategy is not None:
+            self._patches.enter_context(anyio_loop_factory(loop_factory))  # anyio's runner: our loop too
         return self
 
     def __exit__(self, *exc: object) -> None:
         ScheduleRun.current = None
+        self._patches.close()
         for loop in self.loops:
             loop.finish()
 

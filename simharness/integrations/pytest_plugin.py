@@ -128,7 +128,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
                            replay=replay, **chosen)
     reports = outcome.last_reports
     properties: list[tuple[str, Any]] = [("simharness_status", outcome.status),
-                                         ("simharness_schedules", outcome.schedules)]
+                                         ("simharness_schedules", outcome.schedules),
+                                         ("simharness_async_fixtures", len(select.async_fixtures(item)))]
     if outcome.stopped:
         properties.append(("simharness_stopped", outcome.stopped))
     if outcome.status == "left-alone":  # found out while running: it ran once, unlogged; now logged
@@ -200,8 +201,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         pytest.fail("simharness: @pytest.mark.simharness needs an `async def` test", pytrace=False)
     if pyfuncitem.stash.get(select.PLAN_KEY, ("", ""))[0] != select.EXPLORE:
         return None
-    if select.managed_by_pytest_asyncio(pyfuncitem):
-        return None  # pytest-asyncio runs it, on the loop our factory gave it
+    if select.managed_by_pytest_asyncio(pyfuncitem) or select.is_anyio(pyfuncitem):
+        return None  # pytest-asyncio or anyio runs it, on the loop our factory gave it
     function = select.test_function(pyfuncitem)
     arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     loop = loop_factory()

@@ -5,7 +5,8 @@ under `--sim`, whose loop is function-scoped (pytest-asyncio's default) and whos
 async fixtures run on that same loop. Left alone, each with its reason counted in
 the summary: tests on a module/class/package/session-scoped loop or with async
 fixtures on one (their loop outlives a schedule, so a schedule could not start
-afresh), anyio tests (anyio runs them on its own runner), and tests opted out with
+afresh), anyio tests on another backend than asyncio or with async fixtures wider than
+the function (anyio's runner then outlives a schedule), and tests opted out with
 `@pytest.mark.simharness(skip=True)`. Hypothesis `@given` async tests run on the
 controlled loop in the default order only: Hypothesis draws other examples on each
 run, so a schedule of one run would not replay on another.
@@ -17,6 +18,8 @@ import inspect
 from typing import Any
 
 import pytest
+
+from simharness.integrations.pytest_anyio import backend_of
 
 EXPLORE = "explore"
 ALONE = "left-alone"
@@ -36,6 +39,11 @@ def test_function(item: pytest.Item) -> Any:
 
 def is_hypothesis(item: pytest.Item) -> bool:
     return getattr(getattr(item, "obj", None), "is_hypothesis_test", False) is True
+
+
+def is_anyio(item: pytest.Item) -> bool:
+    """Run by anyio's pytest plugin (it adds the `anyio_backend` fixture to its tests)."""
+    return "anyio_backend" in getattr(item, "fixturenames", ())
 
 
 def managed_by_pytest_asyncio(item: pytest.Item) -> bool:
@@ -75,9 +83,15 @@ def plan(item: pytest.Item, all_async: bool, wanted: dict[str, Any]) -> tuple[st
         return "", ""
     if wanted.get("skip"):
         return ALONE, "opted out with @pytest.mark.simharness(skip=True)"
-    if "anyio_backend" in item.fixturenames:
-        return ALONE, "anyio test (anyio runs it on its own runner)"
     fixtures = async_fixtures(item)
+    if is_anyio(item):
+        backend = backend_of(item)
+        if backend not in (None, "asyncio"):
+            return ALONE, f"anyio test on the {backend} backend (not asyncio)"
+        for name, definition in sorted(fixtures.items()):
+            if definition.scope != "function":
+                return ALONE, f"anyio async fixture of {definition.scope} scope (its runner outlives one schedule)"
+        return EXPLORE, ""  # anyio's plugin runs it, on the loop pytest_anyio gives its runner
     if managed_by_pytest_asyncio(item):
         scope = str(getattr(item, "_loop_scope", "function"))
         if scope != "function":
