@@ -34,4 +34,8 @@ BUGS: tuple[Bug, ...] = (
         "https://github.com/agronholm/anyio/pull/1145 (commit f8b9f011)"),
     Bug("anyio_condition_notify_lost_on_cancel", "anyio", "4.12.1", "4.13.0",
         "https://github.com/agronholm/anyio/issues/1075 (fix: commit 9369d80b)"),
+    Bug("anyio_limiter_overgrant", "anyio", "4.14.1", "4.14.2",
+        "https://github.com/agronholm/anyio/issues/1170 (fix: PR #1172, commit 6bbc6c33)"),
+    Bug("anyio_memory_stream_item_to_cancelled", "anyio", "4.3.0", "4.4.0",
+        "https://github.com/agronholm/anyio/issues/728 (fix: PR #735, commit e7f750b9)"),
 )

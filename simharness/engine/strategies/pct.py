@@ -4,15 +4,20 @@ The paper's threads are this loop's *actors*: every option key (a connection's
 direction, a checkpointing task, a thread's result, a child's stream, and `fifo`, the
 loop's own ready work, which wins when every outside event is held back). Each actor
 gets a random priority when first seen and the highest-priority option runs. The
-paper's steps are this loop's *decisions*: a schedule draws its change points among
-the first `length` decisions, where `length` is the decision count observed on an
-earlier run of the same scenario (`CampaignSpec.calibrated`); at a change point the
-winner drops below every initial priority, so some other actor overtakes it there.
+paper's steps are this loop's *decisions*; at a change point the winner drops below
+every initial priority, so some other actor overtakes it there.
 
-Why `length` must be the observed count: change points drawn over a longer range than
-the run mostly land after it ends, and a schedule without change points is only a
-priority order, of which a run with n actors has at most n! (a scenario whose whole
-space is 8 schedules got the same 2 or 3 of them again and again).
+The paper draws change points uniformly among the run's k steps. Here k is learned
+from an earlier run of the same scenario (`CampaignSpec.calibrated`), but the decision
+count of a run varies with its schedule far more than a thread program's step count:
+the stock order of a scenario may make one decision (everything released at once) and
+a schedule that holds an event back ten (each hold is a decision). So each schedule
+spreads its change points over a span drawn log-uniformly between 1 and
+max(2k, 16): short spans put them where short runs decide, long ones reach the end of
+long runs. (Spread over a fixed 32, as before, most change points landed after short
+runs had ended, and a schedule without change points is only a priority order, of
+which a run with n actors has at most n!: a scenario whose whole space is 8 schedules
+got the same 2 or 3 of them again and again.)
 
 Each schedule draws how many change points it uses, uniformly from 0 to d-1, rather
 than always d-1: a bug of depth d' <= d is then found with probability at least
@@ -20,12 +25,17 @@ than always d-1: a bug of depth d' <= d is then found with probability at least
 actor to keep its lead for many decisions (a long window) were almost never found,
 because a change point nearly always landed inside the window.
 
+Schedule 1 chooses uniformly at random: its decision count is the k of later
+schedules. A random run is a typical one; the stock order often makes a single
+decision, and a PCT schedule that holds an event back makes many.
+
 An actor that wins `streak_limit` decisions in a row while others wait is demoted to
 the bottom (a re-queuing socket, a busy FIFO), so no event is delayed forever.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 
@@ -34,6 +44,9 @@ from simharness.engine.strategies.simple import derive_seed
 
 #: The decision count assumed before any run of the scenario has been observed.
 DEFAULT_LENGTH = 32
+
+#: The longest span of change points is at least this many decisions (see the module doc).
+MIN_SPAN = 16
 
 
 class PCTStrategy:
@@ -51,6 +64,7 @@ class PCTStrategy:
         self.streak_limit = streak_limit
         self._expected_length = initial_length
         self._observed = 0
+        self._calibrating = False
         self._rng = random.Random(seed)
         self._priority: dict[str, float] = {}
         self._change_points: dict[int, int] = {}
@@ -61,16 +75,17 @@ class PCTStrategy:
 
     @property
     def expected_length(self) -> int:
-        """The number of decisions change points are spread over."""
+        """k: the decision count of a typical run, as observed."""
         return self._expected_length
 
     def begin_run(self, run_index: int) -> bool:
+        self._calibrating = run_index == 1
         rng = random.Random(derive_seed(self.seed, run_index))
         self._rng = rng
         self._priority = {}
-        length = self._expected_length
-        count = min(rng.randrange(self.depth), length)
-        points = sorted(rng.sample(range(1, length + 1), count))
+        span = max(1, round(math.exp(rng.uniform(0.0, math.log(max(2 * self._expected_length, MIN_SPAN))))))
+        count = min(rng.randrange(self.depth), span)
+        points = sorted(rng.sample(range(1, span + 1), count))
         # The j-th change point lowers the winner to (d - j) / (d + 1): below every
         # initial priority (all > 1), later change points lower still.
         self._change_points = {p: j for j, p in enumerate(points, start=1)}
@@ -90,6 +105,8 @@ class PCTStrategy:
 
     def choose(self, options: Sequence[Option]) -> int:
         self._decision += 1
+        if self._calibrating:
+            return self._rng.randrange(len(options))
         priority = self._priority
         for option in options:
             if option.key not in priority:
