@@ -31,6 +31,7 @@ import re
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, Protocol
 
@@ -100,6 +101,26 @@ class ExternalSource(Protocol):
 
 # ----- handles: asyncio's, with the step bookkeeping in `_run` -----------------------------
 _handle_run = asyncio.Handle._run
+_DEFAULT_TASK_NAME = re.compile(r"^Task-\d+$")
+
+
+def _adopt(loop: ControlledLoop, task: asyncio.Task[Any]) -> None:
+    """Name a task built outside `create_task` (`asyncio.Task(...)` directly, as aiohttp does
+    on 3.12+ for eager start, or by a task factory) per run, as `create_task` names its own.
+
+    Its default name comes from a process-wide counter: it would differ between a run and
+    its replay in another process, and it is part of traces and labels.
+    """
+    adopted = loop.__dict__.get("_adopted_tasks")
+    if adopted is None:  # held weakly: a pending task nobody references may still be collected
+        from weakref import WeakSet
+        adopted = loop.__dict__["_adopted_tasks"] = WeakSet()  # membership only, never iterated
+    if task in adopted:
+        return
+    adopted.add(task)
+    if _DEFAULT_TASK_NAME.match(task.get_name()):
+        loop._task_count += 1
+        task.set_name(f"Task-{loop._task_count}")
 
 
 class StepHandle(asyncio.Handle):
@@ -124,6 +145,8 @@ class StepHandle(asyncio.Handle):
                 observer.on_step(steps, None, kind, self.key, loop._now, self.label, self.decision)
             else:
                 task = getattr(self._callback, "__self__", None)
+                if type(task) is not SimTask and isinstance(task, asyncio.Task):
+                    _adopt(loop, task)
                 if type(task) is SimTask or isinstance(task, asyncio.Task):
                     observer.on_step(steps, task, "task", task.get_name(), loop._now, "", self.decision)
                 else:
@@ -235,7 +258,17 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
         self._task_count = 0
         self._quiescing = False  # after the scenario returned: let the world settle, no decisions
         self._checkpoint: tuple[str, str] | None = None  # set while a task yields at a checkpoint
-        self.tasks: list[asyncio.Task[Any]] = []
+        # Held weakly, in creation order, as the stock loop holds them (a WeakSet): a
+        # pending task nobody references can be collected ("Task was destroyed but it is
+        # pending!"), the stock bug behind "keep a reference to create_task's result".
+        self._task_refs: list[weakref.ref[asyncio.Task[Any]]] = []
+        # Tasks whose unretrieved exception was reported by garbage collection (their
+        # report went to the handler or logger, as on the stock loop).
+        self._collected_unretrieved: list[tuple[asyncio.Task[Any], BaseException]] = []
+        #: Set by a run that reports unretrieved task exceptions as its finding: their
+        #: garbage-collection report then goes only to a handler the user installed
+        #: (the finding says it once, instead of a log line per schedule).
+        self.unretrieved_is_finding = False
         self.decisions: list[Decision] = []
         self.steps = 0
         self.invariants: list[tuple[str, Callable[[], Any]]] = []
@@ -246,6 +279,11 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
         #: The scenario's declared options (adapters read their own settings here).
         self.scenario_options: dict[str, Any] = {}
         self.draining = False  # cleanup: no decisions, no detectors, no observer
+
+    @property
+    def tasks(self) -> list[asyncio.Task[Any]]:
+        """The tasks of this loop still alive, in creation order."""
+        return [task for task in (ref() for ref in self._task_refs) if task is not None]
 
     # ----- time ------------------------------------------------------------------------
     def time(self) -> float:
@@ -320,7 +358,7 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
         self._task_count += 1
         task = SimTask(coro, loop=self, name=name if name is not None else f"Task-{self._task_count}",
                        context=context, sim_number=self._next_number(), eager_start=eager)
-        self.tasks.append(task)
+        self._task_refs.append(weakref.ref(task))
         return task
 
     def create_task(self, coro: Any, *, name: str | None = None, context: Any = None) -> asyncio.Task[Any]:
@@ -331,7 +369,7 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
                 else self._task_factory(self, coro, context=context))
         if name is not None:
             task.set_name(name)
-        self.tasks.append(task)
+        self._task_refs.append(weakref.ref(task))
         return task
 
     def set_task_factory(self, factory: Any) -> None:
@@ -556,6 +594,13 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
             # but it is pending"), which comes from garbage collection: logged, as on the
             # stock loop, and never a finding (unretrieved task exceptions are found
             # deterministically when the scenario ends).
+            task = context.get("future")  # a task's unretrieved exception is reported as a future's
+            if (isinstance(task, asyncio.Task) and task.get_loop() is self
+                    and context.get("exception") is not None
+                    and str(context.get("message", "")).endswith("exception was never retrieved")):
+                self._collected_unretrieved.append((task, context["exception"]))
+                if self.unretrieved_is_finding and self._exception_handler is None:
+                    return
             super().call_exception_handler(context)
             return
         error = context.get("exception")
@@ -576,13 +621,15 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
 
     def unretrieved_exceptions(self) -> list[tuple[asyncio.Task[Any], BaseException]]:
         """Tasks that died with an exception nobody retrieved (and silence their GC log)."""
-        found = []
+        found = list(self._collected_unretrieved)
+        self._collected_unretrieved.clear()
         for task in self.tasks:
             if task.done() and not task.cancelled() and task._log_traceback:
                 task._log_traceback = False
                 error = task.exception()
                 if error is not None:
                     found.append((task, error))
+        found.sort(key=lambda item: getattr(item[0], "_sim_number", 0))
         return found
 
     def quiesce(self, max_rounds: int = 1_000) -> None:
