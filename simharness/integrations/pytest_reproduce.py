@@ -51,7 +51,7 @@ class TestReproduction:
     error: str = ""                     # why the test could not be searched (a traceback of another test)
 
 
-@dataclass
+@dataclass(eq=False)  # registered as a pytest plugin, which must be hashable
 class Request:
     """`simharness reproduce`'s order to the plugin: one target per test id; results come back here."""
 
@@ -145,8 +145,9 @@ def protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
         item.add_marker(pytest.mark.skip(reason=f"simharness: {reason}"))
         from _pytest.runner import runtestprotocol
         reports = runtestprotocol(item, log=False, nextitem=nextitem)
-    add_properties(item, reports, [("simharness_status", "reproduced" if outcome.found.reproduced else
-                                    "not-reproduced"), ("simharness_schedules", outcome.found.runs)])
+    reproduced = "reproduced" if outcome.found.reproduced else "not-reproduced"
+    add_properties(item, reports, [("simharness_status", "failed" if outcome.found.reproduced else "passed"),
+                                   ("simharness_reproduce", reproduced), ("simharness_schedules", outcome.found.runs)])
     for report in reports:
         item.ihook.pytest_runtest_logreport(report=report)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)

@@ -10,7 +10,8 @@ A run's failure *matches* a `FailureTarget` when all of these hold:
    ids, temporary paths (`/tmp/...`), and every number (ports, pids, counts, timings:
    "value is 1" and "value is 3" are the same lost update). pytest's rewritten
    explanation (`assert 1 == 2`, the lines after the message) is not compared: the
-   simulated run of a scenario is not rewritten. When one side has only such an
+   simulated run of a scenario is not rewritten; a message pytest's summary line cut
+   short (ending `...`) needs only to start the run's message. When one side has only such an
    explanation or no message at all (a bare `assert`), the frames decide.
 3. **Frames**: the innermost user frames of the target (up to three) are the innermost
    user frames of the run, pairwise: same file name, same line, same function where
@@ -133,12 +134,15 @@ def compare(target: FailureTarget, failure: Failure) -> Comparison:
         same = not target.kind or target.kind == seen.kind
         if not same:
             differences.append(f"kind {seen.kind}, not {target.kind}")
-    scores.append(1.0 if same else 0.0)
+    # The exception type counts double: another type is another bug more surely than another line.
+    scores += [1.0 if same else 0.0] * 2
     wanted, got = normalise(target.message), normalise(seen.message)
     if not (_is_explanation(target.message) or _is_explanation(seen.message)):
-        ratio = 1.0 if wanted == got else difflib.SequenceMatcher(None, wanted, got).ratio()
+        # pytest's summary line cuts a long message to the terminal width, ending it "...".
+        same = wanted == got or (wanted.endswith("...") and got.startswith(wanted[:-3].rstrip()))
+        ratio = 1.0 if same else difflib.SequenceMatcher(None, wanted, got).ratio()
         scores.append(ratio)
-        if wanted != got:
+        if not same:
             differences.append(f"message {got!r}, not {wanted!r}")
     frames_wanted = user_frames(target.frames) if not (len(target.frames) == 1 and not target.frames[0].function) \
         else target.frames
