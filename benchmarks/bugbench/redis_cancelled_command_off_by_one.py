@@ -1,0 +1,76 @@
+"""redis-py asyncio: a command cancelled after it was sent leaves its reply for the next command.
+
+Bug: redis/redis-py#2624 "Off by 1 - Canceling async Redis command leaves connection
+open, in unsafe state for future commands" (CVE-2023-28859; the ChatGPT outage of March
+2023 came from its sibling #2579); redis 4.5.3 fixed the pipeline only (PR #2641), the
+`Redis` client was fixed by PR #2666 in redis 4.5.4; buggy release: 4.5.3.
+
+A `GET` cancelled (here by `asyncio.wait_for`) after the request was written but before
+the reply was read left the reply on the connection; the next command on that
+connection read it as its own answer.
+
+The real timing: the server is slow to answer one request, the caller's timeout fires,
+and the caller goes on with the next command on the same connection. The server is a
+minimal RESP server written here on asyncio streams (the simulated network); the client
+is the real redis-py. Oracle: every GET returns the value of its own key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+import simharness as sh
+
+
+async def read_command(reader: asyncio.StreamReader) -> list[bytes]:
+    """One RESP array of bulk strings, as redis-py sends commands."""
+    header = await reader.readline()
+    if not header:
+        raise EOFError
+    parts = []
+    for _ in range(int(header[1:].strip())):
+        size = int((await reader.readline())[1:].strip())
+        parts.append((await reader.readexactly(size + 2))[:-2])
+    return parts
+
+
+async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: dict[bytes, bytes]) -> None:
+    """A tiny key-value server speaking RESP2: GET, SET and anything else answered +OK."""
+    try:
+        while True:
+            command = await read_command(reader)
+            name = command[0].upper()
+            if name == b"GET":
+                await sh.checkpoint("the server looks the key up")  # a lookup of unknown duration
+                value = data.get(command[1])
+                writer.write(b"$-1\r\n" if value is None else b"$%d\r\n%s\r\n" % (len(value), value))
+            else:
+                if name == b"SET":
+                    data[command[1]] = command[2]
+                writer.write(b"+OK\r\n")
+            await writer.drain()
+    except (EOFError, ConnectionError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        writer.close()
+
+
+@sh.scenario
+async def redis_cancelled_command_off_by_one() -> None:
+    data: dict[bytes, bytes] = {}
+    server = await asyncio.start_server(lambda r, w: serve(r, w, data), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = Redis(host="127.0.0.1", port=port, single_connection_client=True)
+    try:
+        await client.set("foo", "foo")
+        await client.set("bar", "bar")
+        try:
+            await asyncio.wait_for(client.get("foo"), 0.5)
+        except asyncio.TimeoutError:
+            pass  # the caller gives up on a slow answer and goes on
+        assert await client.get("bar") == b"bar", "GET bar answered with another command's reply"
+    finally:
+        await client.close()
+        server.close()
