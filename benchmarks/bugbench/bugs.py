@@ -40,6 +40,8 @@ BUGS: tuple[Bug, ...] = (
         "https://github.com/agronholm/anyio/issues/728 (fix: PR #735, commit e7f750b9)"),
     Bug("anyio_lock_owned_by_cancelled_task", "anyio", "3.3.4", "3.4.0",
         "https://github.com/agronholm/anyio/issues/387 (fix: PR #388)"),
+    Bug("anyio_lock_native_cancel_in_acquire", "anyio", "3.4.0", "3.5.0",
+        "https://github.com/agronholm/anyio/issues/398 (fix: PR #399)"),
     Bug("redis_cancelled_command_off_by_one", "redis", "4.5.3", "4.5.4",
         "https://github.com/redis/redis-py/issues/2624 (CVE-2023-28859; fix: PR #2666)"),
     Bug("redis_cancelled_pipeline_off_by_one", "redis", "4.5.2", "4.5.5",
