@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import math
 import re
 import sys
 import threading
@@ -66,6 +67,16 @@ PROMPT_KINDS = frozenset({"checkpoint", "io"})
 #: within this window, never past a later one. A child that exits in a millisecond
 #: therefore never outlasts a 30 s timeout in simulation.
 DELIVERY_LAG_NS = 10_000_000  # 10 ms
+
+
+def _ns_at_or_after(when: float) -> int:
+    """The first virtual nanosecond at which `loop.time()` has reached the float deadline `when`.
+
+    Not the nearest one: rounded down, the clock would stop a hair before a deadline the
+    code then sleeps toward again, forever (a real clock always moves on).
+    """
+    ns = math.ceil(when * _NS)
+    return ns if ns / _NS >= when else ns + 1
 
 
 class RunAborted(Exception):
@@ -462,7 +473,7 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
         if self.draining:
             released = pending.take_all()
             if not released and not self._ready and self._scheduled:
-                self._set_clock(round(self._scheduled[0]._when * _NS))
+                self._set_clock(_ns_at_or_after(self._scheduled[0]._when))
             return released
         if self._preemptive:
             return self._preemptive_select()
@@ -507,7 +518,7 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
     def _let_time_pass(self) -> None:
         """Nothing can run now: sleep (virtually) to the next deadline, or end in a deadlock."""
         if self._scheduled:
-            self._set_clock(round(self._scheduled[0]._when * _NS))
+            self._set_clock(_ns_at_or_after(self._scheduled[0]._when))
             return
         if self._pending:
             return  # held back by causality only; the next select releases them
@@ -637,6 +648,12 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
         without letting time pass, so a task that a pending delivery would finish (a
         handler awaiting `wait_closed()`) is not mistaken for a leak."""
         self._quiescing = True
+        for source in self._sources:
+            # A source may end what only lasts while the scenario runs (a network peer that
+            # a fault stopped from reading reads again), so its in-flight work is delivered too.
+            returned = getattr(source, "scenario_returned", None)
+            if returned is not None:
+                returned()
         try:
             for _ in range(max_rounds):
                 if not self._ready and not self._pending:

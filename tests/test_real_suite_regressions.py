@@ -1,0 +1,55 @@
+"""Defects of simharness found by real projects' own test suites (benchmarks/real_suites.py).
+
+Each test mirrors, without the project, what the project's test did, checks it on the
+stock loop first (so it states a fact about asyncio), then on the controlled loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import simharness as sh
+from simharness.engine.strategies import FifoStrategy
+from simharness.scenario import scenario_of
+
+#: aiometer 1.0.0's rate limiter (GCRA): the next start is the last start plus 1/rate, in floats.
+RATES = (5, 10, 20, 30, 40, 50, 70, 100)
+
+
+async def start_at_rate(per_second: float, starts: int = 3) -> list[float]:
+    """Start `starts` tasks no faster than `per_second`, sleeping until each one's start time."""
+    loop = asyncio.get_running_loop()
+    period = 1 / per_second
+    next_start, started = 0.0, []
+    for _ in range(starts):
+        while True:
+            now = loop.time()
+            until = max(next_start, now) - now
+            if until <= 0:
+                break
+            await asyncio.sleep(until)  # wakes at the deadline or a hair before it
+        started.append(loop.time())
+        next_start = max(next_start, loop.time()) + period
+    return started
+
+
+@sh.scenario(max_steps=5_000)
+async def rate_limited_starts() -> None:
+    for rate in RATES:
+        started = await start_at_rate(rate)
+        gaps = [b - a for a, b in zip(started, started[1:])]
+        assert all(gap >= 1 / rate - 1e-6 for gap in gaps), (rate, gaps)
+
+
+def test_a_sleep_until_a_float_deadline_ends_on_the_stock_loop() -> None:
+    asyncio.run(rate_limited_starts())
+
+
+def test_a_sleep_until_a_float_deadline_ends_on_the_controlled_loop() -> None:
+    # The virtual clock stepped to the deadline rounded to the nearest nanosecond, which
+    # may lie below the float deadline; the loop woke the timer (it is within the clock's
+    # resolution), the code slept again for the sub-nanosecond rest, and the clock never
+    # moved: a busy loop reported as `timeout` (aiometer's TestMaxPerSecond at 30 and 70
+    # per second). A real clock always moves on, so the virtual one must reach the deadline.
+    result = sh.run_strategy(scenario_of(rate_limited_starts), "default", FifoStrategy())
+    assert result.failure is None, result.failure
