@@ -15,7 +15,8 @@ A run's failure *matches* a `FailureTarget` when all of these hold:
    explanation or no message at all (a bare `assert`), the frames decide.
 3. **Frames**: the innermost user frames of the target (up to three) are the innermost
    user frames of the run, pairwise: same file name, same line, same function where
-   both name one. User frames are those outside the Python standard library,
+   both name one; never more frames than the run has (what started the run on CI, a
+   script or a runner, has no counterpart in the simulated run). User frames are those outside the Python standard library,
    installed packages (`site-packages`) and simharness itself. A target without frames
    (a `-rf` summary line) is matched on 1 and 2 alone; a stress-log target without a
    traceback compares the innermost frame its message names (`(at race.py:47)`).
@@ -32,32 +33,17 @@ import re
 import sysconfig
 from dataclasses import dataclass
 
-from simharness.explore.reproduce.target import FailureTarget, _from_message
+from simharness.explore.reproduce.target import FailureTarget, from_message
+from simharness.explore.reproduce.volatile import normalise
 from simharness.outcome import Failure, Frame
 
 #: How many innermost user frames must agree.
 FRAMES_COMPARED = 3
-_VOLATILE = (
-    (re.compile(r"<[^<>]*? at 0x[0-9a-fA-F]+>"), "<object>"),
-    (re.compile(r"0x[0-9a-fA-F]+"), "0x?"),
-    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>"),
-    (re.compile(r"(?:/tmp|/var/folders|/private/var|[A-Za-z]:\\[^\s'\"]*\\Temp)[/\\][^\s'\":,)]*"), "<tmp>"),
-    (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{12,}\b"), "<hex>"),
-    (re.compile(r"\d+(?:\.\d+)?"), "#"),
-)
 _STDLIB = tuple(os.path.normpath(p) for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]})
 _OWN = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the simharness package
 # Another machine's standard library (CI): .../lib/python3.12/asyncio/tasks.py, Windows' Lib/.
 _FOREIGN_STDLIB = re.compile(r"[/\\](?:lib[/\\]python3\.\d+|Lib)[/\\](?!site-packages|dist-packages)")
 _OWN_PACKAGES = re.compile(r"[/\\]simharness[/\\](?:engine|explore|world|integrations|real|stress|api\.py)")
-
-
-def normalise(message: str) -> str:
-    """The first line of a message with its volatile parts masked (see the module doc)."""
-    first = message.strip().splitlines()[0] if message.strip() else ""
-    for pattern, replacement in _VOLATILE:
-        first = pattern.sub(replacement, first)
-    return " ".join(first.split())
 
 
 def is_user_frame(frame: Frame) -> bool:
@@ -103,7 +89,7 @@ class Observed:
 
     @staticmethod
     def of(failure: Failure) -> Observed:
-        exc_type, message, innermost = _from_message(failure.kind, failure.message.split(" [preemptive", 1)[0])
+        exc_type, message, innermost = from_message(failure.kind, failure.message.split(" [preemptive", 1)[0])
         message = re.sub(r" \(in (?:setup|teardown)\)$", "", message)
         return Observed(failure.kind, exc_type, message, failure.frames or innermost)
 
@@ -147,7 +133,8 @@ def compare(target: FailureTarget, failure: Failure) -> Comparison:
     frames_wanted = user_frames(target.frames) if not (len(target.frames) == 1 and not target.frames[0].function) \
         else target.frames
     frames_seen = user_frames(seen.frames) if frames_wanted is not target.frames else seen.frames[-1:]
-    count = min(FRAMES_COMPARED, len(frames_wanted))
+    # Frames outside the run (the script or runner that started it on CI) are not compared.
+    count = min(FRAMES_COMPARED, len(frames_wanted), max(1, len(frames_seen)))
     if count:
         pairs = list(zip(reversed(frames_wanted[-count:]), reversed(frames_seen[-count:])))
         agreeing = 0

@@ -19,6 +19,7 @@ from simharness.errors import SimharnessError
 from simharness.explore.reproduce.text import (
     ParsedFailure, looks_like_pytest, parse_pytest, parse_traceback, split_exception,
 )
+from simharness.explore.reproduce.volatile import normalise
 from simharness.outcome import Frame
 
 #: Larger failure files are refused: a CI log worth reproducing is far smaller.
@@ -105,7 +106,7 @@ def parse_junit(data: bytes, root: Path) -> list[FailureTarget]:
     return targets
 
 
-def _from_message(kind: str, message: str) -> tuple[str, str, tuple[Frame, ...]]:
+def from_message(kind: str, message: str) -> tuple[str, str, tuple[Frame, ...]]:
     """Type, message and innermost frame of a simharness failure message (`Type: text (at f.py:12)`)."""
     text = message
     died = _DIED.search(text)
@@ -153,12 +154,12 @@ def parse_stress_log(text: str) -> list[FailureTarget]:
         key = (str(entry.get("scenario", "")), str(entry.get("variant", "")))
         runs[key] = runs.get(key, 0) + 1
         if entry.get("kind"):
-            normalised = str(entry.get("normalised") or entry.get("message", ""))
+            normalised = normalise(str(entry.get("message", "")))
             groups.setdefault((*key, str(entry["kind"]), normalised), []).append(entry)
     targets = []
     for (scenario, variant, kind, _), entries in groups.items():
         first = entries[0]
-        exc_type, message, frames = _from_message(kind, str(first.get("message", "")))
+        exc_type, message, frames = from_message(kind, str(first.get("message", "")))
         traced = parse_traceback(str(first.get("traceback") or ""))
         if traced is not None and traced.frames:
             frames = traced.frames

@@ -116,7 +116,7 @@ def _section(headline: str, block: list[str]) -> ParsedFailure:
 
 def _sections(lines: list[str]) -> list[ParsedFailure]:
     found: list[ParsedFailure] = []
-    inside, headline, block = False, "", []
+    inside, headline, block = False, "", list[str]()
     for line in lines + ["=== end ==="]:
         if _SECTION.match(line):
             inside = True
