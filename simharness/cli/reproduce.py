@@ -121,10 +121,11 @@ def reproduce_command(
         if variant is not None:
             raise ConfigError("--variant applies to scenarios; a pytest test has no variants")
         with ProgressBar(chosen, enabled=progress_enabled(json_output)):
-            outcome = reproduce_test(chosen, recorded, options)
+            store_args = ("--sim-store", "off") if no_store else (("--sim-store", store) if store else ())
+            outcome = reproduce_test(chosen, recorded, options, store_args)
         if outcome.error:
             raise FailureFileError(outcome.error)
-        _finish([outcome], chosen, failure, json_output)
+        _finish([outcome], chosen, failure, json_output, stored=not no_store)
         return
     check_belongs(recorded, (scenario.source_file,), scenario.name)
     remembered: StoreArg = None if no_store else (store if store is not None else FailureStore.default())
