@@ -32,7 +32,7 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 def stressed(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
     where = tmp_path_factory.mktemp("verdicts")
     result = run(["stress", f"{RACE}::lost-update", str(VERDICTS), "--runs", "3", "--concurrency", "1,4",
-                  "--sim-runs", "30", "--workers", "2", "--json", "--report-dir", "out"], where)
+                  "--sim-runs", "30", "--timed-runs", "3", "--workers", "2", "--json", "--report-dir", "out"], where)
     return result, where
 
 
@@ -52,6 +52,7 @@ def test_json_document_is_the_contract_summary(stressed: tuple[subprocess.Comple
     assert set(results) == {
         ("lost-update", "buggy", "sim"), ("lost-update", "buggy", "real"),
         ("lost-update", "fixed", "sim"), ("lost-update", "fixed", "real"),
+        ("lost-update", "buggy", "timed"), ("lost-update", "fixed", "timed"),
         ("real-only-race", "observed", "real"), ("real-only-race", "unobserved", "real"),
     }
     fixed_real = results[("lost-update", "fixed", "real")]
@@ -92,6 +93,25 @@ def test_real_only_buggy_variant_must_be_observed(stressed: tuple[subprocess.Com
     assert "observed no failure in 6 runs" in unobserved["reason"]
 
 
+def test_fixed_variant_runs_under_the_timing_that_broke_the_buggy_one(
+        stressed: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    result, where = stressed
+    document = json.loads(result.stdout)
+    results = by_key(document)
+    buggy, fixed = results[("lost-update", "buggy", "timed")], results[("lost-update", "fixed", "timed")]
+    # The found failure as durations: the "read" checkpoint of the slow adder takes long.
+    assert "'read' #1" in buggy["note"] and buggy["note"] == fixed["note"]
+    assert buggy["runs"] == 3 and buggy["failures"] >= 1  # plain asyncio shows the bug under its timing
+    assert fixed["runs"] == 3 and fixed["failures"] == 0 and fixed["ok"]
+    verdicts = {(v["scenario"], v["variant"]): v for v in document["verdicts"]}
+    assert "under the found timing" in verdicts[("lost-update", "buggy")]["reason"]
+    assert "3 real under the found timing" in verdicts[("lost-update", "fixed")]["reason"]
+    records = [json.loads(line) for line in (where / "out" / "stress-log.jsonl").read_text().splitlines()]
+    timed = [r for r in records if r["type"] == "run" and r["backend"] == "timed"]
+    assert len(timed) == 6 and {r["variant"] for r in timed} == {"buggy", "fixed"}
+    assert {r["from_variant"] for r in records if r["type"] == "timing"} == {"buggy"}
+
+
 def test_junit_has_one_case_per_variant(stressed: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     _, where = stressed
     suite = ET.parse(where / "out" / "stress-junit.xml").getroot()
@@ -107,7 +127,7 @@ def test_log_holds_every_run_with_its_seed(stressed: tuple[subprocess.CompletedP
     _, where = stressed
     records = [json.loads(line) for line in (where / "out" / "stress-log.jsonl").read_text().splitlines()]
     assert records[0]["type"] == "start" and records[-1]["type"] == "end"
-    runs = [r for r in records if r["type"] == "run"]
+    runs = [r for r in records if r["type"] == "run" and r["backend"] == "real"]
     assert len(runs) == 4 * 6
     assert all(isinstance(r["seed"], int) and "output_tail" in r for r in runs)
     assert len({(r["scenario"], r["variant"], r["concurrency"], r["index"]) for r in runs}) == len(runs)

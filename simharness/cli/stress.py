@@ -110,6 +110,16 @@ def _real_cell(result: BackendResult | None) -> str:
     return f"{result.failures}/{result.runs} ({result.failure_rate:.0%})"
 
 
+def _timed_cell(result: BackendResult | None) -> str:
+    """Real runs under the found timing: "fails 5/5" for a buggy variant, "0/5" for a fixed one."""
+    if result is None:
+        return "-"
+    if not result.runs:  # why: the stock order fails already, or no stock equivalent (see the summary)
+        return "stock order fails" if "stock order fails already" in result.note else "no timing"
+    counted = f"{result.failures}/{result.runs}"
+    return f"fails {counted}" if result.expect == "fail" else counted
+
+
 def _table(title: str, columns: tuple[str, ...]) -> Table:
     table = Table(title=clean(title), title_justify="left")
     for column in columns:
@@ -130,13 +140,15 @@ def _show(table: Table) -> None:
 
 def _print_report(report: StressReport) -> None:
     by_key = {(r.scenario, r.variant, r.backend): r for r in report.results}
-    table = _table("stress verdicts", ("scenario", "variant", "expect", "sim", "real fail", "verdict"))
+    table = _table("stress verdicts", ("scenario", "variant", "expect", "sim", "real fail (random)",
+                                       "under the found timing", "verdict"))
     for verdict in report.verdicts:
         key = (verdict.scenario, verdict.variant)
         style = "green" if verdict.ok else "bold red"
         table.add_row(Text(clean(verdict.scenario)), Text(clean(verdict.variant)), verdict.expect,
                       Text(clean(_sim_cell(by_key.get((*key, "sim"))))),
-                      Text(_real_cell(by_key.get((*key, "real")))), Text(verdict.verdict, style=style))
+                      Text(_real_cell(by_key.get((*key, "real")))),
+                      Text(clean(_timed_cell(by_key.get((*key, "timed"))))), Text(verdict.verdict, style=style))
     _show(table)
     for verdict in report.verdicts:
         if not verdict.ok:
@@ -196,6 +208,9 @@ def stress_command(
     loop: Annotated[str, typer.Option("--loop", help="Real loop: asyncio or uvloop.")] = "asyncio",
     sim_runs: Annotated[str | None, typer.Option(
         "--sim-runs", metavar="N", help=f"Schedules per variant in simulation (default {FULL.sim_runs}).")] = None,
+    timed_runs: Annotated[str | None, typer.Option(
+        "--timed-runs", metavar="N", help="Real runs per variant under each failure found for the buggy variant, "
+                                          f"as checkpoint durations (default {FULL.timed_runs}; 0: none).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Small budgets for CI (options given still win).")] = False,
     report_dir: Annotated[str, typer.Option("--report-dir", metavar="DIR", help="Where reports go.")] = "reports",
     json_output: JsonOption = False,
@@ -211,7 +226,9 @@ def stress_command(
         workers=_count("--workers", workers, default_workers()),
         timeout_s=parse_timeout(timeout) if timeout is not None else budgets.timeout_s,
         noise=parse_noise(noise), load=_count("--load", load, 0, minimum=0), loop=loop,
-        sim_runs=_count("--sim-runs", sim_runs, budgets.sim_runs), report_dir=report_dir, quick=quick)
+        sim_runs=_count("--sim-runs", sim_runs, budgets.sim_runs),
+        timed_runs=_count("--timed-runs", timed_runs, budgets.timed_runs, minimum=0), report_dir=report_dir,
+        quick=quick)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         bar = _Bar(progress_enabled(json_output), lines=not json_output and not err.is_terminal)

@@ -135,11 +135,9 @@ def _held_back(result: RunResult, log: PostingLog) -> tuple[list[tuple[int, Post
 
 
 def _durations(result: RunResult, log: PostingLog, planned: set[str], step_s: float) -> tuple[Delay, ...]:
-    ends = []
-    for posting in log.postings:
-        end = _resumed(result, posting) if posting.name in planned else None
-        if end is not None:
-            ends.append((end[0], end[1], posting))
+    # A planned checkpoint still pending when the run failed finishes after its last step.
+    last = (result.trace[-1].index + 1, result.trace[-1].time) if result.trace else (1, 0.0)
+    ends = [(*(_resumed(result, posting) or last), posting) for posting in log.postings if posting.name in planned]
     ends.sort(key=lambda item: item[0])
     finished = [step for step, _, _ in ends]
     delays = []
@@ -164,7 +162,10 @@ def stock_timing(scenario: Scenario, variant: str, schedule: str, settings: RunS
     plan = {posting.name: PlannedCheckpoint(posting.name, order, round(end_time - posting.time, 9))
             for order, (end_time, posting) in enumerate(
                 (_resumed(original, p)[1], p) for _, p in held)}  # type: ignore[index]
-    planned, plan_log = _traced(scenario, variant, lambda log: PlannedDelays(plan, log), settings)
+    if not original.schedule.deviations:  # the stock order fails: the plan is the replay itself
+        planned, plan_log = original, log
+    else:
+        planned, plan_log = _traced(scenario, variant, lambda log: PlannedDelays(plan, log), settings)
     failure = planned.failure
     expressible = failure is not None and same_failure(scenario, variant, kind, message, failure.kind, failure.message)
     delays = _durations(planned, plan_log, set(plan), step_s) if expressible else ()

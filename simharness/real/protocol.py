@@ -35,6 +35,12 @@ class RealJob:
     soft_timeout_s: float     # the worker cancels a run that is still pending after this
     blocked_loop_s: float     # the loop may not stand still in a synchronous wait longer
     runs: tuple[RunSpec, ...]
+    # Runs under a found failure's timing (`real/timed.py`): the buggy variant whose
+    # failure gives the checkpoint durations, the schedules to explore for it, and
+    # failing schedules already known (the failure store). "" = ordinary runs.
+    timing_from: str = ""
+    timing_runs: int = 0
+    timing_schedules: tuple[str, ...] = ()
 
     def to_message(self) -> dict[str, Any]:
         return {"type": "real", **asdict(self)}
@@ -43,6 +49,7 @@ class RealJob:
     def from_message(message: dict[str, Any]) -> RealJob:
         fields = {k: v for k, v in message.items() if k != "type"}
         fields["runs"] = tuple(RunSpec(**r) for r in fields["runs"])
+        fields["timing_schedules"] = tuple(fields.get("timing_schedules", ()))
         return RealJob(**fields)
 
 

@@ -18,6 +18,7 @@ import signal
 import sys
 import tempfile
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from simharness.real.execute import run_copies, warm_up
 from simharness.real.loopwatch import LoopWatch
 from simharness.real.protocol import RealJob, RunOutcome, RunSpec, SimJob, decode, encode
 from simharness.real.simjob import explore_for_stress
+from simharness.real.timed import FoundTiming, found_timings
 
 
 _PR_SET_PDEATHSIG = 1
@@ -68,6 +70,7 @@ class Worker:
         os.set_inheritable(self.saved_err, False)
         self.current: tuple[RealJob, RunSpec] | None = None
         self.watch = LoopWatch(self._give_up)
+        self.timings: dict[tuple[Any, ...], tuple[tuple[FoundTiming, ...], str]] = {}
         leaks.become_subreaper()
         faulthandler.enable()  # a segfault's traceback lands in the run's output.log
 
@@ -90,19 +93,43 @@ class Worker:
                 retire=True).to_message())
         os._exit(3)
 
+    def _timings(self, scenario: Scenario, job: RealJob) -> tuple[FoundTiming, ...] | None:
+        """The timings of a timed job (cached: every job of the variant needs the same), or None."""
+        key = (job.source_file, job.scenario, job.timing_from, job.timing_runs, job.timing_schedules)
+        if key not in self.timings:
+            def progress(done: int, planned: int) -> None:  # the supervisor's deadline moves on
+                self.channel.send({"type": "progress", "done": done, "planned": planned})
+
+            progress(0, job.timing_runs)
+            self.timings[key] = found_timings(scenario, job.timing_from, job.timing_runs, job.timing_schedules,
+                                              progress)
+        timings, reason = self.timings[key]
+        self.channel.send({"type": "timing", "timings": [asdict(t) for t in timings], "reason": reason})
+        if not timings:
+            self.channel.send({"type": "skip", "indices": [s.index for s in job.runs],
+                               "reason": f"no timing to run under: {reason}"})
+            return None
+        return timings
+
     def run_real(self, job: RealJob) -> bool:
         """Do every run of the job; return False when this worker must retire."""
         scenario = self._scenario(job.source_file, job.scenario)
+        timings = self._timings(scenario, job) if job.timing_from else ()
+        if timings is None:
+            return True
         warm_up(job.loop)  # before any run's baseline: the loop kind's lasting resources
         for spec in job.runs:
             self.channel.send({"type": "start", "index": spec.index})
-            outcome = self._one_run(scenario, job, spec)
+            # Runs of a timed job take turns among the timings of every failure found.
+            delays = timings[(spec.index - 1) % len(timings)].delays if timings else None
+            outcome = self._one_run(scenario, job, spec, delays)
             self.channel.send(outcome.to_message())
             if outcome.retire:
                 return False
         return True
 
-    def _one_run(self, scenario: Scenario, job: RealJob, spec: RunSpec) -> RunOutcome:
+    def _one_run(self, scenario: Scenario, job: RealJob, spec: RunSpec,
+                 delays: dict[str, float] | None = None) -> RunOutcome:
         directory = Path(spec.directory)
         temp = directory / "tmp"
         temp.mkdir(parents=True, exist_ok=True)
@@ -121,7 +148,7 @@ class Worker:
             result = run_copies(
                 scenario, job.variant, concurrency=job.concurrency, noise=job.noise, seed=spec.seed,
                 loop_kind=job.loop, soft_timeout_s=job.soft_timeout_s, blocked_loop_s=job.blocked_loop_s,
-                watch=self.watch)
+                watch=self.watch, delays=delays)
             found = leaks.find_leaks(before, temp)
         finally:
             self.current = None

@@ -15,7 +15,7 @@ from typing import Any
 
 from simharness.engine.realtime import wall_time
 from simharness.explore.serialize import replay_command
-from simharness.stress.dispatch import RealRecord, SimRecord, SkipRecord
+from simharness.stress.dispatch import RealRecord, SimRecord, SkipRecord, TimingRecord
 from simharness.stress.evidence import EvidenceLog
 from simharness.stress.plan import VariantPlan
 from simharness.stress.results import BackendResult, SimFinding, Verdict, level_results, normalise, outcome_rows
@@ -53,22 +53,40 @@ class Collector:
         self._real: dict[tuple[str, str], dict[int, tuple[Counter[tuple[str, str]], list[float]]]] = {}
         self._sim: dict[tuple[str, str], SimRecord] = {}
         self._skipped: dict[tuple[str, str, int], int] = {}
+        # Runs under a found failure's timing: (scenario, variant) -> outcome counts,
+        # runs skipped (no timing to run under), and the timings' statements.
+        self._timed: dict[tuple[str, str], Counter[tuple[str, str]]] = {}
+        self._timed_skipped: dict[tuple[str, str], int] = {}
+        self._timings: dict[tuple[str, str], dict[str, TimingRecord]] = {}  # ... -> buggy variant -> timing
 
-    def record(self, record: RealRecord | SimRecord | SkipRecord) -> None:
+    def record(self, record: RealRecord | SimRecord | SkipRecord | TimingRecord) -> None:
         if isinstance(record, RealRecord):
             self._record_real(record)
         elif isinstance(record, SkipRecord):
             self._record_skip(record)
+        elif isinstance(record, TimingRecord):
+            self._record_timing(record)
         else:
             self._record_sim(record)
+
+    def _record_timing(self, record: TimingRecord) -> None:
+        job = record.job
+        self.log.append({"type": "timing", "scenario": job.scenario, "variant": job.variant,
+                         "from_variant": job.timing_from, "timings": list(record.timings), "reason": record.reason})
+        with self._lock:
+            self._timings.setdefault((job.scenario, job.variant), {})[job.timing_from] = record
 
     def _record_skip(self, record: SkipRecord) -> None:
         job = record.job
         self.log.append({"type": "skipped", "backend": "real", "scenario": job.scenario, "variant": job.variant,
                          "concurrency": job.concurrency, "indices": list(record.indices), "reason": record.reason})
         with self._lock:
-            key = (job.scenario, job.variant, job.concurrency)
-            self._skipped[key] = self._skipped.get(key, 0) + len(record.indices)
+            if job.timing_from:
+                timed = (job.scenario, job.variant)
+                self._timed_skipped[timed] = self._timed_skipped.get(timed, 0) + len(record.indices)
+            else:
+                key = (job.scenario, job.variant, job.concurrency)
+                self._skipped[key] = self._skipped.get(key, 0) + len(record.indices)
             self._done += len(record.indices)
             event = Progress(self._done, self.planned, self._failures,
                              f"{job.scenario}[{job.variant}] x{job.concurrency}: {record.reason}")
@@ -81,7 +99,8 @@ class Collector:
         label = outcome.kind or "pass"
         message = normalise(outcome.message) if outcome.kind else ""
         self.log.append({
-            "type": "run", "backend": "real", "scenario": job.scenario, "variant": job.variant,
+            "type": "run", "backend": "timed" if job.timing_from else "real", "scenario": job.scenario,
+            "variant": job.variant,
             "expect": plan.expect, "concurrency": job.concurrency, "index": outcome.index,
             "seed": outcome.seed, "outcome": label, "kind": outcome.kind, "message": outcome.message,
             "normalised": message, "duration_s": outcome.duration_s, "failed_copies": outcome.failed_copies,
@@ -90,11 +109,14 @@ class Collector:
             "noise": job.noise, "output_tail": record.output_tail, "finished_at": round(wall_time(), 3),
         })
         with self._lock:
-            levels = self._real.setdefault((job.scenario, job.variant), {})
-            counts, durations = levels.setdefault(job.concurrency, (Counter(), []))
-            counts[(label, message)] += 1
-            if outcome.kind not in ("crash", "timeout"):
-                durations.append(outcome.duration_s)
+            if job.timing_from:
+                self._timed.setdefault((job.scenario, job.variant), Counter())[(label, message)] += 1
+            else:
+                levels = self._real.setdefault((job.scenario, job.variant), {})
+                counts, durations = levels.setdefault(job.concurrency, (Counter(), []))
+                counts[(label, message)] += 1
+                if outcome.kind not in ("crash", "timeout"):
+                    durations.append(outcome.duration_s)
             self._done += 1
             self._failures += outcome.kind is not None
             event = Progress(self._done, self.planned, self._failures,
@@ -185,6 +207,26 @@ class Collector:
             skipped=sum(skipped.values()),
             settings=dict(self.settings), note=note)
 
+    def _timed_result(self, plan: VariantPlan) -> BackendResult | None:
+        """Real runs under the found timing of the scenario's buggy variant (None: none planned)."""
+        key = (plan.scenario, plan.variant)
+        counts, skipped, timings = self._timed.get(key), self._timed_skipped.get(key, 0), self._timings.get(key, {})
+        if counts is None and not skipped:
+            return None
+        counts = counts or Counter()
+        runs = sum(counts.values())
+        failures = runs - counts.get(("pass", ""), 0)
+        kinds = frozenset({plan.bug.kind}) if plan.bug is not None else None
+        statements = "; ".join(t["statement"] for record in timings.values() for t in record.timings)
+        reasons = "; ".join(record.reason for record in timings.values() if record.reason)
+        note = f"timing: {statements}" if statements else f"no timing: {reasons}"
+        ok = failures == 0 if plan.expect == "pass" else True  # a buggy variant's count is evidence only
+        return BackendResult(
+            scenario=plan.scenario, variant=plan.variant, backend="timed", expect=plan.expect, runs=runs,
+            failures=failures, ok=ok, failure_rate=round(failures / runs, 6) if runs else 0.0,
+            outcomes=outcome_rows(counts, runs, plan.expect, kinds), observed=failures > 0, skipped=skipped,
+            note=note)
+
     def snapshot(self) -> tuple[list[BackendResult], list[Verdict]]:
         """Results (per variant and backend) and verdicts (per variant) as of now."""
         with self._lock:
@@ -194,6 +236,7 @@ class Collector:
                 plan = self.plans[key]
                 sim = self._sim_result(plan)
                 real = self._real_result(plan, sim)
-                results.extend(r for r in (sim, real) if r is not None)
-                verdicts.append(judge(plan, sim, real))
+                timed = self._timed_result(plan)
+                results.extend(r for r in (sim, real, timed) if r is not None)
+                verdicts.append(judge(plan, sim, real, timed))
             return results, verdicts

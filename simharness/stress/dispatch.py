@@ -58,7 +58,16 @@ class SkipRecord:
     reason: str
 
 
-Sink = Callable[[RealRecord | SimRecord | SkipRecord], None]
+@dataclass(frozen=True)
+class TimingRecord:
+    """The timings a timed job runs under (a buggy variant's failures as durations), or why none."""
+
+    job: RealJob
+    timings: tuple[dict[str, Any], ...]   # {"schedule", "delays", "statement"}
+    reason: str
+
+
+Sink = Callable[[RealRecord | SimRecord | SkipRecord | TimingRecord], None]
 
 #: Timeouts of one variant at one level after which its remaining runs are skipped: each
 #: costs a full --timeout, and more of them add no evidence (a hang is a hang).
@@ -92,8 +101,11 @@ class Dispatcher:
         self.sink = sink
         self.stop = threading.Event()
         self.errors: list[str] = []  # dispatcher-level problems (never silently dropped)
-        self._timeouts: dict[tuple[str, str, int], int] = {}
+        self._timeouts: dict[tuple[str, str, int, str], int] = {}  # timed runs counted apart
         self._timeouts_lock = threading.Lock()
+        # What each exploration found ((scenario, variant) -> failing schedule or None): a
+        # timed job of that variant's scenario takes it instead of exploring again.
+        self._explored: dict[tuple[str, str], str | None] = {}
         self._threads = [threading.Thread(target=self._slot, args=(i,), name=f"stress-slot-{i}", daemon=True)
                          for i in range(workers)]
 
@@ -164,7 +176,7 @@ class Dispatcher:
     def _skip_rest(self, job: RealJob, remaining: list[Any]) -> bool:
         """Skip `remaining` runs (recording that) if the variant timed out too often here."""
         with self._timeouts_lock:
-            count = self._timeouts.get((job.scenario, job.variant, job.concurrency), 0)
+            count = self._timeouts.get((job.scenario, job.variant, job.concurrency, job.timing_from), 0)
         if count < TIMEOUT_LIMIT or not remaining:
             return False
         self.sink(SkipRecord(job, tuple(r.index for r in remaining),
@@ -176,7 +188,7 @@ class Dispatcher:
 
     def _record_real(self, job: RealJob, outcome: RunOutcome, worker: WorkerProcess) -> None:
         if outcome.kind == "timeout":
-            key = (job.scenario, job.variant, job.concurrency)
+            key = (job.scenario, job.variant, job.concurrency, job.timing_from)
             with self._timeouts_lock:
                 self._timeouts[key] = self._timeouts.get(key, 0) + 1
         directory = Path(next(r.directory for r in job.runs if r.index == outcome.index))
@@ -184,7 +196,17 @@ class Dispatcher:
         shutil.rmtree(directory, ignore_errors=True)
         self.sink(RealRecord(job, outcome, worker.pid, tail))
 
+    def _with_found(self, job: RealJob) -> RealJob:
+        """A timed job, given the failure the simulated half already found (if it is done)."""
+        key = (job.scenario, job.timing_from)
+        if not job.timing_from or key not in self._explored:
+            return job
+        found = self._explored[key]
+        known = ((found,) if found else ()) + tuple(s for s in job.timing_schedules if s != found)
+        return replace(job, timing_runs=0, timing_schedules=known)
+
     def _run_real(self, worker: WorkerProcess, job: RealJob) -> tuple[Job | None, WorkerProcess | None]:
+        job = self._with_found(job)
         remaining = list(job.runs)
         if self._skip_rest(job, remaining):
             return None, worker
@@ -225,6 +247,15 @@ class Dispatcher:
             if kind == "start":
                 current = message["index"]
                 deadline = monotonic() + self.timeout_s
+            elif kind == "progress":  # a timed job finding its timing in simulation: an exploration's deadline
+                deadline = monotonic() + self.sim_timeout_s
+            elif kind == "timing":
+                self.sink(TimingRecord(job, tuple(message["timings"]), message["reason"]))
+            elif kind == "skip":
+                skipped = set(message["indices"])
+                self.sink(SkipRecord(job, tuple(r.index for r in remaining if r.index in skipped),
+                                     message["reason"]))
+                remaining = [r for r in remaining if r.index not in skipped]
             elif kind == "result":
                 outcome = RunOutcome.from_message(message)
                 remaining = [r for r in remaining if r.index != outcome.index]
@@ -271,6 +302,8 @@ class Dispatcher:
                 deadline = monotonic() + self.sim_timeout_s
             elif message["type"] == "sim-result":
                 document = {k: v for k, v in message.items() if k not in ("type", "error")}
+                if message.get("error") is None:
+                    self._explored[(job.scenario, job.variant)] = (document.get("found") or {}).get("schedule")
                 self.sink(SimRecord(job, document, message.get("error"), worker.pid))
             elif message["type"] == "done":
                 return None, worker

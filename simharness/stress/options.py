@@ -35,11 +35,12 @@ class Budgets:
     concurrency: tuple[int, ...]
     sim_runs: int
     timeout_s: float
+    timed_runs: int
 
 
 #: Thorough defaults, and the small ones of `--quick` (whole catalogue in minutes on 2 cores).
-FULL = Budgets(runs=100, concurrency=(1, 4, 16), sim_runs=200, timeout_s=30.0)
-QUICK = Budgets(runs=5, concurrency=(1, 4), sim_runs=100, timeout_s=15.0)
+FULL = Budgets(runs=100, concurrency=(1, 4, 16), sim_runs=200, timeout_s=30.0, timed_runs=20)
+QUICK = Budgets(runs=5, concurrency=(1, 4), sim_runs=100, timeout_s=15.0, timed_runs=5)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class StressOptions:
     load: int = 0
     loop: str = "asyncio"
     sim_runs: int = FULL.sim_runs
+    # Real runs of each variant under every failure found for its buggy variant, as
+    # checkpoint durations (`real/timed.py`); 0 = none.
+    timed_runs: int = FULL.timed_runs
     report_dir: str = "reports"
     quick: bool = False
     # Only variants with this expectation ("pass" or "fail"); None = all (benchmarks use it).
@@ -72,6 +76,8 @@ class StressOptions:
         for name, value in (("--runs", self.runs), ("--workers", self.workers), ("--sim-runs", self.sim_runs)):
             if value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}")
+        if not 0 <= self.timed_runs <= MAX_RUNS:
+            raise ConfigError(f"--timed-runs must be from 0 to {MAX_RUNS}, got {self.timed_runs}")
         if self.load < 0:
             raise ConfigError(f"--load must be 0 or more, got {self.load}")
         cpus = default_workers()

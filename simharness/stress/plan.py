@@ -15,6 +15,7 @@ from pathlib import Path
 
 from simharness.discovery import load_directory, resolve
 from simharness.errors import TargetError
+from simharness.explore.store import FailureStore
 from simharness.real.protocol import RealJob, RunSpec, SimJob
 from simharness.scenario import BugSignature, Scenario
 from simharness.stress.options import StressOptions
@@ -83,8 +84,43 @@ def _seed(plan: VariantPlan, concurrency: int, index: int) -> int:
     return zlib.crc32(f"{plan.scenario}/{plan.variant}/{concurrency}/{index}".encode())
 
 
+def _stored(scenario: str, variant: str) -> tuple[str, ...]:
+    """Failing schedules the failure store holds for a variant (a stored failure's timing counts too)."""
+    store = FailureStore.default()
+    if store is None or not store.path.exists():
+        return ()
+    return tuple(entry.schedule for entry in store.entries(scenario, variant)[:5])
+
+
+def timed_jobs(plans: list[VariantPlan], options: StressOptions, runs_dir: Path, first_id: int,
+               soft: float) -> list[RealJob]:
+    """Runs of every variant under each failure found for its scenario's buggy variants.
+
+    Only scenarios simulation can explore (a timing comes from a simulated failure) and
+    whose real runs are planned; concurrency 1 (the timing is one copy's).
+    """
+    jobs: list[RealJob] = []
+    if not options.timed_runs:
+        return jobs
+    for buggy in plans:
+        if buggy.expect != "fail" or "sim" not in buggy.declared or "real" not in buggy.backends:
+            continue
+        stored = _stored(buggy.scenario, buggy.variant)
+        for plan in plans:
+            if plan.scenario != buggy.scenario or not (plan is buggy or plan.expect == "pass"):
+                continue
+            for start in range(1, options.timed_runs + 1, _MAX_JOB_RUNS):
+                specs = tuple(RunSpec(i, _seed(plan, 0, i), os.fspath(runs_dir / f"{first_id + len(jobs)}-{i}"))
+                              for i in range(start, min(options.timed_runs, start + _MAX_JOB_RUNS - 1) + 1))
+                jobs.append(RealJob(first_id + len(jobs), plan.source_file, plan.scenario, plan.variant, 1, 0.0,
+                                    options.loop, soft, plan.blocked_loop_s, specs, timing_from=buggy.variant,
+                                    timing_runs=options.sim_runs, timing_schedules=stored))
+    return jobs
+
+
 def build_jobs(plans: list[VariantPlan], options: StressOptions, runs_dir: Path) -> list[RealJob | SimJob]:
-    """Sim jobs first (one per variant), then real jobs of at most `_MAX_JOB_RUNS` runs."""
+    """Sim jobs first (one per variant), then real jobs of at most `_MAX_JOB_RUNS` runs, then
+    the runs under found timings."""
     jobs: list[RealJob | SimJob] = []
     for plan in plans:
         if "sim" in plan.backends:
@@ -102,6 +138,7 @@ def build_jobs(plans: list[VariantPlan], options: StressOptions, runs_dir: Path)
                     for i in range(start, min(options.runs, start + per_job - 1) + 1))
                 jobs.append(RealJob(len(jobs), plan.source_file, plan.scenario, plan.variant, concurrency,
                                     options.noise, options.loop, soft, plan.blocked_loop_s, specs))
+    jobs.extend(timed_jobs(plans, options, runs_dir, len(jobs), soft))
     return jobs
 
 

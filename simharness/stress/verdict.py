@@ -13,6 +13,10 @@
 * a buggy variant that declares its bug (`@scenario(bug=...)`: a failure kind and a
   message pattern) is caught only by a failure that matches it: a crash of the harness
   or a false alarm does not pass for the bug.
+* runs under the found timing ("timed": the real backend with the checkpoint durations of
+  a failure found for the scenario's buggy variant, `real/timed.py`): a fixed variant
+  must pass every one of them; a buggy variant's count is reported (how often the
+  stock runtime shows the failure under its own timing) and decides nothing.
 * no backend ran the variant (e.g. `--backend sim` on a real-only scenario):
   "skipped", which does not fail the run and does not claim anything either.
 """
@@ -23,6 +27,10 @@ from simharness.stress.plan import VariantPlan
 from simharness.stress.results import BackendResult, Verdict
 
 
+#: How a backend's runs are named in a verdict's reason.
+_NAMES = {"timed": "real under the found timing"}
+
+
 def _fixed(plan: VariantPlan, results: list[BackendResult]) -> Verdict:
     problems = []
     for result in results:
@@ -31,21 +39,32 @@ def _fixed(plan: VariantPlan, results: list[BackendResult]) -> Verdict:
         elif result.failures:
             worst = next((o for o in result.outcomes if o.outcome != "pass"), None)
             what = f"{worst.outcome}: {worst.message}" if worst else "failure"
-            problems.append(f"{result.backend}: {result.failures} of {result.runs} failed ({what})")
+            problems.append(f"{_NAMES.get(result.backend, result.backend)}: {result.failures} of {result.runs} "
+                            f"failed ({what})")
     if problems:
         return Verdict(plan.scenario, plan.variant, plan.expect, False, "fail", "; ".join(problems),
                        plan.source_file)
-    ran = ", ".join(f"{r.runs} {r.backend}" for r in results)
+    ran = ", ".join(f"{r.runs} {_NAMES.get(r.backend, r.backend)}" for r in results)
     return Verdict(plan.scenario, plan.variant, plan.expect, True, "pass", f"no failure in {ran} runs",
                    plan.source_file)
 
 
-def _buggy(plan: VariantPlan, sim: BackendResult | None, real: BackendResult | None) -> Verdict:
+def _timed_text(timed: BackendResult | None) -> str:
+    if timed is None:
+        return ""
+    if not timed.runs:
+        return f"; no run under a found timing ({timed.note})"
+    shown = f"; fails {timed.failures}/{timed.runs} under the found timing"
+    return shown + (" (never on the stock runtime: a possible defect of simharness)" if not timed.failures else "")
+
+
+def _buggy(plan: VariantPlan, sim: BackendResult | None, real: BackendResult | None,
+           timed: BackendResult | None = None) -> Verdict:
     def verdict(ok: bool, word: str, reason: str) -> Verdict:
         return Verdict(plan.scenario, plan.variant, plan.expect, ok, word, reason, plan.source_file)
 
     rate = (f"; real backend failed {real.failures} of {real.runs} runs ({real.failure_rate:.1%})"
-            if real is not None else "")
+            if real is not None else "") + _timed_text(timed)
     if "sim" in plan.backends:
         if sim is None:
             return verdict(False, "missed", "the exploration did not finish" + rate)
@@ -71,12 +90,13 @@ def _buggy(plan: VariantPlan, sim: BackendResult | None, real: BackendResult | N
                                           f"(real-only scenario: nothing shows the expected failure)")
 
 
-def judge(plan: VariantPlan, sim: BackendResult | None, real: BackendResult | None) -> Verdict:
+def judge(plan: VariantPlan, sim: BackendResult | None, real: BackendResult | None,
+          timed: BackendResult | None = None) -> Verdict:
     """Apply the rule above to one variant."""
     if not plan.backends:
         return Verdict(plan.scenario, plan.variant, plan.expect, True, "skipped",
                        f"declares backends {', '.join(plan.declared)}; none selected", plan.source_file)
-    results = [r for r in (sim, real) if r is not None]
+    results = [r for r in (sim, real, timed) if r is not None]
     expected = {"sim": sim, "real": real}
     missing = [b for b in plan.backends if expected[b] is None]
     if plan.expect == "pass":
@@ -85,4 +105,4 @@ def judge(plan: VariantPlan, sim: BackendResult | None, real: BackendResult | No
             return Verdict(plan.scenario, plan.variant, plan.expect, False, "fail",
                            f"no result from {', '.join(missing)} (interrupted?)", plan.source_file)
         return verdict
-    return _buggy(plan, sim, real)
+    return _buggy(plan, sim, real, timed)
