@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -19,6 +20,7 @@ from simharness.discovery import Selection, only_one, resolve, scan_directory
 from simharness.errors import ConfigError, ScheduleDecodeError, ScheduleDivergence, SimharnessError, TargetError
 from simharness.engine.execution import RunSettings
 from simharness.explore.explain import Explanation, explain
+from simharness.explore.timing import stock_terms
 from simharness.outcome import Exploration, LenientReplay, RunResult
 from simharness.explore.runner import (
     ExploreOptions, explore_variant, replay, replay_lenient, require_simulation, run_strategy,
@@ -263,7 +265,8 @@ def _print_exploration(scenario: Scenario, exploration: Exploration, runs: int,
     try:
         detailed = replay(scenario, exploration.variant, failure.schedule, settings, trace=True)
         fifo = _fifo_run(scenario, exploration.variant, settings, detailed.schedule.preemptive)
-        explanation = explain(detailed, fifo)
+        explanation = replace(explain(detailed, fifo), stock_terms=stock_terms(
+            scenario, exploration.variant, failure.schedule, settings))
     except SimharnessError as error:  # the finding stands; only the "why" is missing
         note(f"could not explain the failure: {error}", "yellow")
         return
@@ -333,6 +336,9 @@ def replay_command_(
     if detailed:
         fifo = _fifo_run(scenario, variant, settings, decoded.preemptive)
         explanation = explain(result, fifo)
+        if result.failed:  # the failure as durations on the stock runtime
+            explanation = replace(explanation, stock_terms=stock_terms(
+                scenario, variant, result.schedule.encode(), settings))
     document = replay_document(target, result, fifo, explanation) if detailed else None
     if document is not None and lenient is not None:
         document["lenient"] = {"recorded_variant": lenient.recorded_variant, "recorded": lenient.recorded,

@@ -162,6 +162,8 @@ def _departure_long(departure: Departure) -> None:
 def explanation_long(explanation: Explanation) -> None:
     """Every departure with its options, the steps around it and the FIFO run's steps."""
     say(f"why: {explanation.summary}", "bold")
+    if explanation.stock_terms:
+        say(f"  in stock terms: {explanation.stock_terms}")
     if explanation.first_difference is not None:
         say(f"  the failing run and the FIFO run first differ at step {explanation.first_difference}")
     for departure in explanation.departures:
@@ -171,6 +173,8 @@ def explanation_long(explanation: Explanation) -> None:
 def explanation_short(explanation: Explanation) -> None:
     """One line per departure (the first few), for the end of an explore finding."""
     say(f"why: {explanation.summary}")
+    if explanation.stock_terms:
+        say(f"in stock terms: {explanation.stock_terms}")
     for departure in explanation.departures[:SHORT_DEPARTURES]:
         say(f"  decision {departure.decision} (before step {departure.step}, t={departure.time:g} s): "
             f"{_choice_text(departure)}{_parting_text(departure)}")

@@ -71,6 +71,9 @@ class Explanation:
     first_difference: int | None       # first step index where the two traces differ
     fifo_failed: bool                  # the default order fails too: no departure is needed
     fifo_kind: str | None
+    # The failure as durations on the stock runtime (`explore/timing.py`), when asked for:
+    # "fails when 'profile fetch' #1 takes 60 ms, ..." or why no durations express it.
+    stock_terms: str = ""
 
     @property
     def summary(self) -> str:

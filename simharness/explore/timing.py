@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 from simharness.api import checkpoint_posted
 from simharness.engine.execution import RunSettings
+from simharness.engine.schedule import Schedule
+from simharness.errors import SimharnessError
 from simharness.explore.runner import replay, run_strategy
 from simharness.explore.timing_plan import CHECKPOINT_KEY, PlannedCheckpoint, PlannedDelays, Posting, PostingLog
 from simharness.outcome import RunResult
@@ -172,3 +174,18 @@ def stock_timing(scenario: Scenario, variant: str, schedule: str, settings: RunS
     return StockTiming(scenario=scenario.name, variant=variant, kind=kind, message=message, delays=delays,
                        no_stock_equivalent=tuple(other), expressible=expressible,
                        plan_schedule=planned.schedule.encode(), step_s=step_s)
+
+
+def stock_terms(scenario: Scenario, variant: str, schedule: str, settings: RunSettings | None = None) -> str:
+    """`stock_timing(...).statement()` for an explanation, or "" when it cannot be worked out.
+
+    A blocked loop is left out: every replay of it waits `blocked_loop_s` of real time
+    (and a synchronous wait is no matter of timing).
+    """
+    try:
+        if Schedule.decode(schedule).preemptive:  # every await slow at once: no duration says that
+            return ""
+        timing = stock_timing(scenario, variant, schedule, settings)
+    except (SimharnessError, ValueError):
+        return ""
+    return "" if timing.kind == "blocked-loop" else timing.statement()
