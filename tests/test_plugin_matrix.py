@@ -104,9 +104,13 @@ import asyncio
 import pytest
 
 
+class OwnLoop(asyncio.SelectorEventLoop):
+    pass
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_asyncio_loop_factories(config, item):
-    return {"own": asyncio.new_event_loop}
+    return {"own": OwnLoop}
 ''')
     tester.makepyfile(test_own='''
 import asyncio
@@ -123,3 +127,28 @@ async def test_on_the_projects_loop():
     output = result.stdout.str()
     assert "1 x ran on an event loop from another pytest_asyncio_loop_factories hook" in output
     assert "failures" not in output  # not claimed as explored
+
+
+def test_a_projects_answer_naming_the_stock_factory_is_explored(tester: pytest.Pytester) -> None:
+    # aiosmtplib 5.1.3's conftest answers {"asyncio": asyncio.new_event_loop} (the stock loop,
+    # said out loud): the plugin's factory stands in for it, under the project's name.
+    tester.makeconftest('''
+import asyncio
+
+
+def pytest_asyncio_loop_factories(config, item):
+    return {"asyncio": asyncio.new_event_loop}
+''')
+    tester.makepyfile(test_stock='''
+import asyncio
+import pytest
+from simharness.engine.loop import ControlledLoop
+
+
+@pytest.mark.asyncio
+async def test_on_the_controlled_loop():
+    assert isinstance(asyncio.get_running_loop(), ControlledLoop)
+''')
+    result = run(tester, "--sim", "--sim-seed", "1", "--sim-runs", "2")
+    result.assert_outcomes(passed=1)
+    assert summary(result.stdout.str()).startswith("simharness: 1 test x 2 schedules, 0 failures")

@@ -7,6 +7,10 @@ stock loop first (so it states a fact about asyncio), then on the controlled loo
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
+
+import pytest
 
 import simharness as sh
 from simharness.engine.strategies import FifoStrategy
@@ -53,3 +57,56 @@ def test_a_sleep_until_a_float_deadline_ends_on_the_controlled_loop() -> None:
     # per second). A real clock always moves on, so the virtual one must reach the deadline.
     result = sh.run_strategy(scenario_of(rate_limited_starts), "default", FifoStrategy())
     assert result.failure is None, result.failure
+
+
+# ----- through the pytest plugin -------------------------------------------------------------
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "plugin"))
+from pytester_helpers import prepare, run  # noqa: E402
+
+pytest_plugins = ["pytester"]
+
+#: aiosmtplib 5.1.3's session-scoped certificate fixtures (trustme -> cryptography): the
+#: X.509 builder looks `datetime.datetime` up on first use and keeps it, then checks the
+#: type of every datetime it gets at the C level (no __instancecheck__), as below.
+CACHED_CLASS_SUITE = '''
+import asyncio
+import datetime
+import importlib
+
+import pytest
+
+_CLASS = []
+NOT_AFTER = datetime.datetime(3000, 1, 1)  # made at import, before any clock is frozen (trustme's expiry)
+
+
+def sign(not_before):
+    if not _CLASS:
+        _CLASS.append(getattr(importlib.import_module("datetime"), "datetime"))
+    if _CLASS[0] not in type(not_before).__mro__:
+        raise TypeError(f"'{type(not_before).__name__}' object is not an instance of '{_CLASS[0].__name__}'")
+    return "certificate"
+
+
+@pytest.fixture(scope="session")
+def certificate():
+    return sign(NOT_AFTER)
+
+
+@pytest.mark.asyncio
+async def test_uses_the_certificate(certificate):
+    await asyncio.sleep(1)
+    assert certificate == "certificate"
+
+
+@pytest.mark.asyncio
+async def test_signs_again(certificate):
+    assert sign(NOT_AFTER) == "certificate"
+'''
+
+
+def test_a_class_cached_by_a_wider_scoped_fixture_is_the_real_datetime(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    tester = prepare(pytester, monkeypatch)
+    tester.makepyfile(test_cached=CACHED_CLASS_SUITE)
+    run(tester, "-p", "no:simharness").assert_outcomes(passed=2)  # the stock loop
+    run(tester, "--sim", "--sim-seed", "1", "--sim-runs", "3").assert_outcomes(passed=2)

@@ -11,10 +11,13 @@ pytest-asyncio) drive setup, call and teardown exactly as usual.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import threading
 import traceback
 from contextlib import ExitStack
 from typing import Any
+
+import freezegun.api
 
 from simharness.engine.execution import RunEnvironment, exception_frames
 from simharness.engine.loop import ControlledLoop, RunAborted
@@ -41,6 +44,7 @@ class ScheduleRun:
 
     def __enter__(self) -> ScheduleRun:
         ScheduleRun.current = self
+        DatetimeClasses.hide()  # the virtual clock is on: pytest's code between runs sees the real classes
         if self.strategy is not None:
             self._patches.enter_context(anyio_loop_factory(loop_factory))  # anyio's runner: our loop too
         return self
@@ -99,6 +103,33 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}{where}" if text else f"{type(error).__name__}{where}"
 
 
+class DatetimeClasses:
+    """The `datetime` module's `datetime` and `date` classes: freezegun's while a schedule's loop
+    runs, the real ones between runs (pytest's own code, wider-scoped sync fixtures).
+
+    A library that looks the class up once and keeps it (cryptography's X.509 builder, on
+    first use) would otherwise keep freezegun's class after the exploration and refuse
+    real datetimes ("'datetime' object is not an instance of 'FakeDatetime'"): aiosmtplib's
+    session-scoped certificate fixtures, set up between runs, all failed. Between runs the
+    virtual clock answers with real time anyway, so only the class identity changes.
+    """
+
+    _fake: tuple[Any, Any] | None = None
+
+    @classmethod
+    def hide(cls) -> None:
+        # Only while the virtual clock is the one freezer: a test's own freeze_time keeps its classes.
+        if len(freezegun.api.freeze_factories) == 1 and datetime.datetime is not freezegun.api.real_datetime:
+            cls._fake = (datetime.datetime, datetime.date)
+            datetime.datetime, datetime.date = freezegun.api.real_datetime, freezegun.api.real_date  # type: ignore[misc]
+
+    @classmethod
+    def show(cls) -> None:
+        fake, cls._fake = cls._fake, None
+        if fake is not None and freezegun.api.freeze_factories:  # still frozen: the exploration goes on
+            datetime.datetime, datetime.date = fake  # type: ignore[misc]
+
+
 class PytestLoop(ControlledLoop):
     """A controlled loop driven by pytest-asyncio's runner (many `run_until_complete` calls).
 
@@ -121,11 +152,13 @@ class PytestLoop(ControlledLoop):
             ControlledLoop.active = self
             environment.clock.scenario_thread = threading.get_ident()
             environment.watchdog.on_stuck = self._stuck
+            DatetimeClasses.show()
         try:
             super().run_forever()
         finally:
             self._depth -= 1
             if outer:
+                DatetimeClasses.hide()
                 environment.watchdog.on_stuck = None
                 environment.watchdog.rearm()
                 environment.clock.scenario_thread = None

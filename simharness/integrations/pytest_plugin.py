@@ -14,7 +14,7 @@ schedules of one test), `pytest_report` (texts and summary).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import pytest
@@ -49,6 +49,22 @@ class AsyncioLoopFactories:
         return {"simharness": loop_factory}
 
 
+class StockFactoryStandIn:
+    """A project's own `pytest_asyncio_loop_factories` answer that names asyncio's stock factory
+    (`asyncio.new_event_loop`, as aiosmtplib's conftest does unless asked for uvloop) asks for
+    the stock loop, which is what the plugin's factory makes outside a schedule: it stands in
+    for it, under the project's name (test ids unchanged). Any other factory (uvloop, a loop
+    class of the project's) is the project's choice and wins."""
+
+    @pytest.hookimpl(wrapper=True, optionalhook=True)
+    def pytest_asyncio_loop_factories(self, config: pytest.Config, item: pytest.Item) -> Generator[None, Any, Any]:
+        answer = yield
+        if not isinstance(answer, Mapping):
+            return answer
+        return {name: loop_factory if factory is asyncio.new_event_loop else factory
+                for name, factory in answer.items()}
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
@@ -61,6 +77,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _CONFIG["config"] = config
     if config.pluginmanager.has_plugin("asyncio"):
         config.pluginmanager.register(AsyncioLoopFactories(), "simharness-asyncio-loop-factories")
+        config.pluginmanager.register(StockFactoryStandIn(), "simharness-stock-factory-stand-in")
 
 
 @pytest.hookimpl(optionalhook=True)
