@@ -116,6 +116,18 @@ def _resumed(result: RunResult, posting: Posting) -> tuple[int, float] | None:
     return None
 
 
+def _no_equivalent(key: str, label: str) -> str:
+    """Why holding back this outside event has no stock equivalent, in a user's words."""
+    if key == "fifo":
+        return "an outside event delivered before the loop's own ready callbacks"
+    if key.startswith("conn-"):
+        return (f"the simulated network delivery order ('{label}' held back; real loopback "
+                "delivers at once, so no duration produces it)")
+    if key.startswith("proc-"):
+        return f"a child process's output or exit held back ('{label}'; its timing is the child's own)"
+    return f"a thread's result held back ('{label}'; thread durations are not set by confirm)"
+
+
 def _held_back(result: RunResult, log: PostingLog) -> tuple[list[tuple[int, Posting]], list[str]]:
     """Checkpoints the schedule's decisions held back (with their end step), and other departures."""
     spans = [(p, _resumed(result, p)) for p in log.postings]
@@ -125,9 +137,7 @@ def _held_back(result: RunResult, log: PostingLog) -> tuple[list[tuple[int, Post
         for skipped in decision.options[:decision.chosen]:
             key, _, label = skipped.partition(": ")
             if not key.startswith(CHECKPOINT_KEY):
-                what = "the loop's ready callbacks" if key == "fifo" else f"'{label}'"
-                other.append(f"{what} held back at decision {decision.index} "
-                             f"(for {decision.options[decision.chosen]})")
+                other.append(f"{_no_equivalent(key, label)} (decision {decision.index})")
                 continue
             task = key[len(CHECKPOINT_KEY):]
             for posting, end in spans:
