@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,30 @@ def test_a_class_cached_by_a_wider_scoped_fixture_is_the_real_datetime(
     tester.makepyfile(test_cached=CACHED_CLASS_SUITE)
     run(tester, "-p", "no:simharness").assert_outcomes(passed=2)  # the stock loop
     run(tester, "--sim", "--sim-seed", "1", "--sim-runs", "3").assert_outcomes(passed=2)
+
+
+# ----- a thread pool made before the run ------------------------------------------------------
+#: asgiref 3.13.0's `SyncToAsync.single_thread_executor`: one pool for the whole process, whose
+#: worker thread the first test starts; every later test's work runs on that older thread.
+POOL = ThreadPoolExecutor(max_workers=1)
+
+
+def slow_answer() -> int:
+    time.sleep(0.05)  # real work, in the pool's thread
+    return 42
+
+
+@sh.scenario
+async def work_on_an_older_pool() -> None:
+    answer = await asyncio.get_running_loop().run_in_executor(POOL, slow_answer)
+    assert answer == 42
+
+
+def test_work_on_a_pool_made_before_the_run_is_waited_for() -> None:
+    asyncio.run(work_on_an_older_pool())  # the stock loop; it also starts the pool's worker thread
+    # The worker existed before the controlled run, so it was not watched: its work looked
+    # like nothing pending, and the run ended as a false `deadlock` (asgiref's sync_to_async).
+    for strategy in ("fifo", "random"):
+        exploration = sh.explore_variant(scenario_of(work_on_an_older_pool), "default",
+                                         sh.ExploreOptions(strategy=strategy, runs=5, seed=3))
+        assert exploration.failure is None, exploration.failure
