@@ -21,6 +21,11 @@ A run's failure *matches* a `FailureTarget` when all of these hold:
    (a `-rf` summary line) is matched on 1 and 2 alone; a stress-log target without a
    traceback compares the innermost frame its message names (`(at race.py:47)`).
 
+A hang on the stock runtime (the real backend's `timeout`, "copies still running ...: Task
+at f.py:49") matches a simulated `deadlock` or `timeout` whose message names every
+`file.py:LINE` where the recorded tasks waited: the virtual clock shows the same hang as a
+deadlock.
+
 `compare` also scores how close a non-matching failure came (0 to 1) and says what
 differs, for the "not reproduced" report.
 """
@@ -39,6 +44,9 @@ from simharness.outcome import Failure, Frame
 
 #: How many innermost user frames must agree.
 FRAMES_COMPARED = 3
+#: Simulated kinds a stock-runtime hang may be.
+HANG_KINDS = ("deadlock", "timeout")
+_SPOT = re.compile(r"([\w.-]+\.py):(\d+)")
 _STDLIB = tuple(os.path.normpath(p) for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]})
 _OWN = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the simharness package
 # Another machine's standard library (CI): .../lib/python3.12/asyncio/tasks.py, Windows' Lib/.
@@ -107,50 +115,73 @@ def _short_type(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
 
+def _is_hang(target: FailureTarget) -> bool:
+    """A stock-runtime run that never finished (the real backend's `timeout`: "still running")."""
+    return target.kind == "timeout" and "still running" in target.message
+
+
+def _same_kind(target: FailureTarget, seen: Observed) -> tuple[bool, str]:
+    if target.exc_type:
+        same = _short_type(target.exc_type) == _short_type(seen.exc_type)
+        return same, "" if same else f"exception {seen.exc_type or seen.kind}, not {target.exc_type}"
+    # A hang on the stock runtime is a deadlock (or a timeout) on the virtual clock.
+    same = not target.kind or target.kind == seen.kind or (_is_hang(target) and seen.kind in HANG_KINDS)
+    return same, "" if same else f"kind {seen.kind}, not {target.kind}"
+
+
+def _same_message(target: FailureTarget, seen: Observed) -> tuple[float | None, str]:
+    """(closeness of the messages, or None when they cannot be held to each other; a difference)."""
+    if _is_hang(target):
+        # The messages differ in form; both name where the tasks wait (`file.py:LINE`).
+        waiting, blocked = set(_SPOT.findall(target.message)), set(_SPOT.findall(seen.message))
+        if not waiting:
+            return None, ""
+        covered = len(waiting & blocked) / len(waiting)
+        return covered, "" if covered == 1 else f"tasks wait elsewhere: {', '.join(sorted(blocked)) or 'none named'}"
+    if _is_explanation(target.message) or _is_explanation(seen.message):
+        return None, ""
+    wanted, got = normalise(target.message), normalise(seen.message)
+    # pytest's summary line cuts a long message to the terminal width, ending it "...".
+    same = wanted == got or (wanted.endswith("...") and got.startswith(wanted[:-3].rstrip()))
+    ratio = 1.0 if same else difflib.SequenceMatcher(None, wanted, got).ratio()
+    return ratio, "" if same else f"message {got!r}, not {wanted!r}"
+
+
+def _same_frames(target: FailureTarget, seen: Observed) -> tuple[float | None, str]:
+    located = len(target.frames) == 1 and not target.frames[0].function  # only `(at f.py:12)` known
+    frames_wanted = target.frames if located else user_frames(target.frames)
+    frames_seen = seen.frames[-1:] if located else user_frames(seen.frames)
+    # Frames outside the run (the script or runner that started it on CI) are not compared.
+    count = min(FRAMES_COMPARED, len(frames_wanted), max(1, len(frames_seen)))
+    if not count:
+        return None, ""
+    agreeing = 0
+    for one, other in zip(reversed(frames_wanted[-count:]), reversed(frames_seen[-count:])):
+        if not _same_frame(one, other):
+            break
+        agreeing += 1
+    if agreeing == count:
+        return 1.0, ""
+    theirs = where(frames_seen[-1 - agreeing]) if agreeing < len(frames_seen) else "no frame"
+    wanted = where(frames_wanted[-1 - agreeing])
+    text = (f"raised at {theirs}, not {wanted}" if agreeing == 0 else
+            f"frame {agreeing + 1} from the innermost is {theirs}, not {wanted}")
+    return agreeing / count, text
+
+
 def compare(target: FailureTarget, failure: Failure) -> Comparison:
     """Apply the matching rules of the module doc to one simulated failure."""
     seen = Observed.of(failure)
-    differences: list[str] = []
-    scores: list[float] = []
-    if target.exc_type:
-        same = _short_type(target.exc_type) == _short_type(seen.exc_type)
-        if not same:
-            differences.append(f"exception {seen.exc_type or seen.kind}, not {target.exc_type}")
-    else:
-        same = not target.kind or target.kind == seen.kind
-        if not same:
-            differences.append(f"kind {seen.kind}, not {target.kind}")
+    same, kind_difference = _same_kind(target, seen)
     # The exception type counts double: another type is another bug more surely than another line.
-    scores += [1.0 if same else 0.0] * 2
-    wanted, got = normalise(target.message), normalise(seen.message)
-    if not (_is_explanation(target.message) or _is_explanation(seen.message)):
-        # pytest's summary line cuts a long message to the terminal width, ending it "...".
-        same = wanted == got or (wanted.endswith("...") and got.startswith(wanted[:-3].rstrip()))
-        ratio = 1.0 if same else difflib.SequenceMatcher(None, wanted, got).ratio()
-        scores.append(ratio)
-        if not same:
-            differences.append(f"message {got!r}, not {wanted!r}")
-    frames_wanted = user_frames(target.frames) if not (len(target.frames) == 1 and not target.frames[0].function) \
-        else target.frames
-    frames_seen = user_frames(seen.frames) if frames_wanted is not target.frames else seen.frames[-1:]
-    # Frames outside the run (the script or runner that started it on CI) are not compared.
-    count = min(FRAMES_COMPARED, len(frames_wanted), max(1, len(frames_seen)))
-    if count:
-        pairs = list(zip(reversed(frames_wanted[-count:]), reversed(frames_seen[-count:])))
-        agreeing = 0
-        for one, other in pairs:
-            if not _same_frame(one, other):
-                break
-            agreeing += 1
-        scores.append(agreeing / count)
-        if agreeing < count:
-            theirs = where(frames_seen[-1 - agreeing]) if agreeing < len(frames_seen) else "no frame"
-            differences.append(f"raised at {theirs}, not {where(frames_wanted[-1 - agreeing])}"
-                               if agreeing == 0 else
-                               f"frame {agreeing + 1} from the innermost is {theirs}, not "
-                               f"{where(frames_wanted[-1 - agreeing])}")
-    closeness = sum(scores) / len(scores)
-    return Comparison(not differences, round(closeness, 4), tuple(differences))
+    scores = [1.0 if same else 0.0] * 2
+    differences = [kind_difference]
+    for score, difference in (_same_message(target, seen), _same_frames(target, seen)):
+        if score is not None:
+            scores.append(score)
+        differences.append(difference)
+    found = tuple(d for d in differences if d)
+    return Comparison(not found, round(sum(scores) / len(scores), 4), found)
 
 
 def frame_spots(target: FailureTarget) -> frozenset[str]:

@@ -1,0 +1,101 @@
+"""Reproduce real-runtime failures from their tracebacks alone (issue #22's measure).
+
+    PYTHONPATH=. python benchmarks/bench_reproduce.py [TARGET...] [--runs 20] [--noise 0.3] [--load 2]
+                                                     [--budget 2000] [--seed 0]
+
+Step 1 records failures on the stock runtime: `simharness stress --backend real` runs each
+selected scenario (default: every catalogue scenario with a variant expected to fail and
+runnable in simulation) `--runs` times at concurrency 1 under `--load` CPU burners with
+checkpoint `--noise`, and its run log keeps each failure with its traceback. Only runs of
+the `real` backend count (not runs under a timing the simulation found).
+
+Step 2 hands each distinct recorded failure (a variant's failures grouped by kind and
+message, numbers masked) to `reproduce` with only the run log line as input: no schedule,
+no seed from the recording. A row says how often stress saw it, whether it was
+reproduced within `--budget` schedules, and after how many. The summary line gives the
+share reproduced and the median schedules (the issue's targets: >= 90 %, <= 50).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from simharness.discovery import load_directory, resolve_one
+from simharness.engine.realtime import perf_counter
+from simharness.explore.reproduce import SearchOptions, read_failures, reproduce_scenario
+from simharness.stress import StressOptions, run_stress
+
+
+def _catalogue(scenarios_dir: str) -> tuple[str, ...]:
+    """Every scenario with a variant expected to fail that runs in simulation."""
+    chosen = []
+    for scenario in load_directory(scenarios_dir):
+        backends = tuple(scenario.options.get("backends", ("sim", "real")))
+        if "sim" in backends and any(scenario.expectation(v) == "fail" for v in scenario.variant_names):
+            chosen.append(scenario.name)
+    return tuple(chosen)
+
+
+def _real_only(log: Path, into: Path) -> None:
+    """The run log without the runs of other backends (timed runs follow a simulated failure)."""
+    kept = []
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        if entry.get("type") != "run" or entry.get("backend") == "real":
+            kept.append(line)
+    into.write_text("\n".join(kept) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("targets", nargs="*")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--noise", type=float, default=0.3)
+    parser.add_argument("--load", type=int, default=2)
+    parser.add_argument("--budget", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scenarios-dir", default="scenarios")
+    args = parser.parse_args()
+    targets = tuple(args.targets) or _catalogue(args.scenarios_dir)
+    with tempfile.TemporaryDirectory() as folder:
+        started = perf_counter()
+        run_stress(StressOptions(targets=targets, scenarios_dir=args.scenarios_dir, backend="real", runs=args.runs,
+                                 concurrency=(1,), workers=2, timeout_s=10.0, noise=args.noise, load=args.load,
+                                 report_dir=folder, only_expect="fail"))
+        print(f"recorded: {len(targets)} scenario(s) x {args.runs} real runs in {perf_counter() - started:.0f} s "
+              f"(load {args.load}, noise {args.noise})", file=sys.stderr)
+        log = Path(folder) / "real-log.jsonl"
+        _real_only(Path(folder) / "stress-log.jsonl", log)
+        try:
+            recorded = read_failures(log)
+        except Exception as error:  # noqa: BLE001 - no failure at all is a result too
+            print(f"no real failure recorded: {error}")
+            return 1
+    print(f"| scenario / variant | recorded failure | seen | reproduced | schedules | seconds |")
+    print("|---|---|---:|---|---:|---:|")
+    counts: list[int] = []
+    for target in recorded:
+        scenario = resolve_one(target.test_id, args.scenarios_dir)
+        started = perf_counter()
+        found = reproduce_scenario(scenario, target.variant, target,
+                                   SearchOptions(runs=args.budget, seed=args.seed))
+        spent = perf_counter() - started
+        if found.reproduced:
+            counts.append(found.run_index)
+        print(f"| {scenario.name} / {target.variant} | {target.describe()[:70]} | {target.seen}/{target.out_of} | "
+              f"{'yes' if found.reproduced else 'no'} | {found.run_index if found.reproduced else found.runs} | "
+              f"{spent:.1f} |", flush=True)
+    share = len(counts) / len(recorded)
+    median = statistics.median(counts) if counts else float("nan")
+    print(f"\n{len(recorded)} recorded failure(s), {len(counts)} reproduced ({share:.0%}), "
+          f"median {median:g} schedule(s) to reproduce")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
