@@ -24,11 +24,13 @@ DEFAULT_VARIANT = "default"
 _NO_ARGUMENT = object()
 
 #: Options `@scenario(...)` accepts, with the largest value each may take.
-_INT_OPTIONS = {"max_steps": 100_000_000}
+_INT_OPTIONS = {"max_steps": 100_000_000, "max_faults": 100}
 _SECONDS_OPTIONS = {"max_time_s": 10 * 365 * 86_400.0, "settle_timeout_s": 86_400.0,
-                    "blocked_loop_s": 86_400.0, "process_settle_s": 3_600.0}
+                    "blocked_loop_s": 86_400.0, "process_settle_s": 3_600.0, "partition_s": 86_400.0}
 _BACKENDS = ("sim", "real")
-KNOWN_OPTIONS = ("backends", "preemptive", "bug", *_INT_OPTIONS, *_SECONDS_OPTIONS)
+#: Network faults a scenario may let the explorer inject (`faults=`, see world/faults.py).
+FAULTS = ("refused", "reset", "stall", "partition")
+KNOWN_OPTIONS = ("backends", "preemptive", "bug", "faults", *_INT_OPTIONS, *_SECONDS_OPTIONS)
 _FAILURE_KINDS = ("assertion", "exception", "task-exception", "invariant", "deadlock", "timeout",
                   "blocked-loop", "leak", "crash")
 
@@ -99,11 +101,23 @@ def check_options(scenario: str, options: Mapping[str, Any]) -> dict[str, Any]:
                 raise ScenarioLoadError(f"{where} must be True or False")
         elif key == "bug":
             value = _bug_option(f"scenario {scenario}: option bug", value)
+        elif key == "faults":
+            value = check_faults(where, value)
         else:
             raise ScenarioLoadError(f"scenario {scenario}: unknown option {key!r} "
                                     f"(known: name, variants, expect, {', '.join(KNOWN_OPTIONS)})")
         checked[key] = value
     return checked
+
+
+def check_faults(where: str, value: Any) -> tuple[str, ...]:
+    """`value` as a tuple of known fault names, or `ScenarioLoadError` saying what is wrong."""
+    if isinstance(value, str) or not isinstance(value, (tuple, list)) or not value:
+        raise ScenarioLoadError(f"{where} must be a non-empty tuple of fault names ({', '.join(FAULTS)})")
+    unknown = [name for name in value if name not in FAULTS]
+    if unknown:
+        raise ScenarioLoadError(f"{where}: unknown fault {unknown[0]!r} (known: {', '.join(FAULTS)})")
+    return tuple(dict.fromkeys(value))
 
 
 @dataclass(frozen=True)

@@ -64,12 +64,33 @@ def require_at_most(option: str, value: int | None, maximum: int) -> None:
         raise ConfigError(f"{option} must be at most {maximum}, got {value}")
 
 
-def _settings(max_steps: int | None, preemptive: bool = False) -> RunSettings:
+FaultsOption = Annotated[str | None, typer.Option(
+    "--faults", metavar="NAMES", help="Network faults to explore, of those the scenario declares with "
+    "faults=(...): comma-separated (refused, reset, stall, partition), or 'none'.")]
+
+
+def _settings(max_steps: int | None, preemptive: bool = False, faults: str | None = None) -> RunSettings:
     require_at_least("--max-steps", max_steps)
     require_at_most("--max-steps", max_steps, MAX_STEPS)
+    selection = _fault_names(faults)
     if max_steps is None:
-        return RunSettings(preemptive=preemptive)
-    return RunSettings(preemptive=preemptive, max_steps=max_steps)
+        return RunSettings(preemptive=preemptive, fault_selection=selection)
+    return RunSettings(preemptive=preemptive, max_steps=max_steps, fault_selection=selection)
+
+
+def _fault_names(faults: str | None) -> tuple[str, ...] | None:
+    if faults is None:
+        return None
+    names = tuple(dict.fromkeys(name.strip() for name in faults.split(",") if name.strip()))
+    if not names:
+        raise ConfigError("--faults needs fault names (refused, reset, stall, partition) or 'none'")
+    return () if names == ("none",) else names
+
+
+def _check_faults(settings: RunSettings, scenarios: list[Scenario]) -> None:
+    """`--faults` only for scenarios that declare those faults (ConfigError before any run)."""
+    for scenario in scenarios:
+        settings.for_scenario(scenario)
 
 
 def _is_path_target(target: str) -> bool:
@@ -176,6 +197,7 @@ def explore_command(
     bound: Annotated[int | None, typer.Option(
         "--bound", metavar="B", help="dfs only: at most B non-default choices per schedule.")] = None,
     max_steps: MaxStepsOption = None,
+    faults: FaultsOption = None,
     preemptive: Annotated[bool, typer.Option(
         "--preemptive", help="Also let any ready callback run next (orders asyncio itself never produces).")] = False,
     no_shrink: Annotated[bool, typer.Option("--no-shrink", help="Report the failing schedule as found.")] = False,
@@ -206,10 +228,11 @@ def explore_command(
     scaling.check_strategy(strategy, workers, shard, cluster)
     options = ExploreOptions(strategy=strategy, runs=runs, seed=seed, depth=depth, bound=bound,
                              shrink=not no_shrink, count_outcomes=count_outcomes, shard=scaling.parse_shard(shard))
-    settings = _settings(max_steps, preemptive)
+    settings = _settings(max_steps, preemptive, faults)
     if html:
         check_writable(report_dir)  # before exploring: a bad folder must not cost the whole run
     selection = _resolve(target, scenarios_dir)
+    _check_faults(settings, list(selection.scenarios))
     plan = _plan(target, selection.scenarios, variant)
     several = len(selection.scenarios) > 1
     custom_dir = scenarios_dir if scenarios_dir != DEFAULT_SCENARIOS_DIR and not _is_path_target(target) else None
@@ -218,7 +241,8 @@ def explore_command(
         assert exploration.failure is not None
         scenario = next(s for s in selection.scenarios if s.name == exploration.scenario)
         return replay_command(_replay_target(target, scenario, several), exploration.variant,
-                              exploration.failure.schedule, scenarios_dir=custom_dir, max_steps=max_steps)
+                              exploration.failure.schedule, scenarios_dir=custom_dir, max_steps=max_steps,
+                              faults=settings.fault_selection)
 
     remembered: StoreArg = None if no_store else (store if store is not None else FailureStore.default())
     explorations: list[Exploration] = []
@@ -297,6 +321,7 @@ def replay_command_(
         "--strict", help="Stop (exit 2) at the first decision the run does not offer as recorded, instead of "
                          "following the schedule where it still applies (on changed code, another variant).")] = False,
     max_steps: MaxStepsOption = None,
+    faults: FaultsOption = None,
     json_output: JsonOption = False,
     html: HtmlOption = False,
     report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
@@ -309,10 +334,11 @@ def replay_command_(
     still applies and the output says how far (`--strict` refuses instead).
     """
     decoded = Schedule.decode(schedule)
-    settings = _settings(max_steps)
+    settings = _settings(max_steps, faults=faults)
     if html:
         check_writable(report_dir)
     scenario = only_one(_resolve(target, scenarios_dir))
+    _check_faults(settings, [scenario])
     variant = _one_variant(scenario, variant)
     detailed = trace or json_output or html
     lenient: LenientReplay | None = None
@@ -367,22 +393,25 @@ def shrink_command(
     max_replays: Annotated[int, typer.Option(
         "--max-replays", metavar="N", help=f"Replays the shrink may use (default {MAX_REPLAYS}).")] = MAX_REPLAYS,
     max_steps: MaxStepsOption = None,
+    faults: FaultsOption = None,
     json_output: JsonOption = False,
     scenarios_dir: ScenariosDirOption = DEFAULT_SCENARIOS_DIR,
 ) -> None:
     """Shrink a failing schedule (from explore --no-shrink or the pytest plugin); exit 1 with the shorter one."""
-    settings = _settings(max_steps)
+    settings = _settings(max_steps, faults=faults)
     if not 1 <= max_replays <= MAX_REPLAYS_LIMIT:
         raise ConfigError(f"--max-replays must be from 1 to {MAX_REPLAYS_LIMIT}, got {max_replays}")
     Schedule.decode(schedule)  # a bad schedule is an error before anything loads
     scenario = only_one(_resolve(target, scenarios_dir))
+    _check_faults(settings, [scenario])
     variant = _one_variant(scenario, variant)
     shrunk = shrink_schedule(scenario, variant, schedule, settings, max_replays)
     failure = shrunk.result.failure
     assert failure is not None
     line = replay_command(target, variant, shrunk.schedule,
                           scenarios_dir=scenarios_dir if scenarios_dir != DEFAULT_SCENARIOS_DIR
-                          and not _is_path_target(target) else None, max_steps=max_steps)
+                          and not _is_path_target(target) else None, max_steps=max_steps,
+                          faults=settings.fault_selection)
     if json_output:
         emit_json({"target": target, "scenario": shrunk.scenario, "variant": variant, "kind": failure.kind,
                    "message": failure.message, "original_schedule": shrunk.original, "schedule": shrunk.schedule,

@@ -21,7 +21,7 @@ from simharness.engine.loop import ControlledLoop, RunAborted
 from simharness.engine.clock import VirtualWallClock
 from simharness.errors import ConfigError, ScheduleDivergence, UnsupportedInSimulation
 from simharness.outcome import Failure, Frame, RunResult
-from simharness.scenario import Scenario
+from simharness.scenario import FAULTS, Scenario
 from simharness.engine.schedule import schedule_from
 from simharness.engine.strategies.base import Strategy
 from simharness.engine.trace import DetailedTrace, TraceHasher
@@ -39,16 +39,31 @@ class RunSettings:
     # Long enough that a slow disk or a loaded machine does not look like a blocked loop;
     # scenarios that test blocking declare a smaller `blocked_loop_s`.
     blocked_loop_s: float = 10.0
+    #: The network faults this run may inject, of those the scenario declares (`--faults`);
+    #: None: every declared one.
+    fault_selection: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
             raise ConfigError(f"max steps must be at least 1, got {self.max_steps}")
+        unknown = [name for name in self.fault_selection or () if name not in FAULTS]
+        if unknown:
+            raise ConfigError(f"unknown fault {unknown[0]!r} (known: {', '.join(FAULTS)})")
         for name in ("max_time_s", "settle_timeout_s", "blocked_loop_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name.replace('_', ' ')} must be positive, got {getattr(self, name)}")
 
     def for_scenario(self, scenario: Scenario) -> RunSettings:
         """These settings with the scenario's own declared budgets applied."""
+        if self.fault_selection:
+            declared = scenario.options.get("faults", ())
+            if not declared:
+                raise ConfigError(f"--faults: scenario {scenario.name} declares no faults "
+                                  "(declare them with @scenario(faults=(...)))")
+            extra = [name for name in self.fault_selection if name not in declared]
+            if extra:
+                raise ConfigError(f"--faults {extra[0]}: scenario {scenario.name} declares only "
+                                  f"{', '.join(declared)}")
         own = {k: v for k, v in scenario.options.items() if k in RunSettings.__dataclass_fields__}
         return RunSettings(**{**self.__dict__, **own}) if own else self
 
@@ -115,6 +130,8 @@ class Execution:
             observer=observer, watchdog=environment.watchdog, on_clock=environment.clock.set,
         )
         loop.scenario_options = dict(self.scenario.options)
+        if settings.fault_selection is not None:  # the run narrows the declared faults
+            loop.scenario_options["faults"] = settings.fault_selection
         environment.clock.set(0)
         watchdog = environment.watchdog
 

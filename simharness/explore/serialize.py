@@ -50,7 +50,7 @@ def to_jsonable(value: Any) -> Any:
 
 
 def replay_command(target: str, variant: str, schedule: str, *, scenarios_dir: str | None = None,
-                   max_steps: int | None = None) -> str:
+                   max_steps: int | None = None, faults: tuple[str, ...] | None = None) -> str:
     """The shell command that replays `schedule`: `simharness replay TARGET --variant V --schedule S`.
 
     `scenarios_dir` and `max_steps` are appended only when the run needed them, so the
@@ -61,6 +61,8 @@ def replay_command(target: str, variant: str, schedule: str, *, scenarios_dir: s
         parts += ["--scenarios-dir", scenarios_dir]
     if max_steps is not None:
         parts += ["--max-steps", str(max_steps)]
+    if faults is not None:  # the run narrowed the scenario's faults: the replay must too
+        parts += ["--faults", ",".join(faults) or "none"]
     return " ".join(shlex.quote(p) for p in parts)
 
 

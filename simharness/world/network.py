@@ -27,6 +27,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from simharness.errors import UnsupportedInSimulation
+from simharness.world import faults
+from simharness.world.faults import post_with_alternatives
 from simharness.world.sockets import SimSocket, sockaddr
 from simharness.world.transport import Connection, SimTransport
 
@@ -61,6 +63,14 @@ class Network:
 
     def settle(self, timeout_s: float) -> str | None:
         return None
+
+    def scenario_returned(self) -> None:
+        """Faults last while the scenario runs: stalled and partitioned directions resume."""
+        for connection in self.connections:
+            for pipe in (connection.up, connection.down):
+                if pipe.stalled or pipe.held:
+                    pipe.stalled = pipe.held = False
+                    pipe.kick()
 
     def pending(self) -> str | None:
         stuck = [text for text in (c.describe() for c in self.connections) if text]
@@ -157,8 +167,9 @@ class Network:
         future: asyncio.Future[Connection] = self.loop.create_future()
         family, host = targets[0]
         target = f"{host}:{port}" if family == V4 else f"[{host}]:{port}"
-        self.loop.post_event("io", f"conn-{number}>", f"conn-{number} connect to {target}",
-                             self.connect_event, number, targets, port, local, future)
+        alternatives = faults.connect_alternatives(self.loop, number, target, family, host, port, future)
+        post_with_alternatives(self.loop, f"conn-{number}>", f"conn-{number} connect to {target}",
+                               self.connect_event, (number, targets, port, local, future), alternatives)
         try:
             return await future
         except asyncio.CancelledError:

@@ -20,6 +20,7 @@ import errno
 from asyncio.trsock import TransportSocket
 from typing import TYPE_CHECKING, Any
 
+from simharness.world import faults
 from simharness.world.sockets import SimSocket
 
 if TYPE_CHECKING:
@@ -50,6 +51,9 @@ class Pipe:
         self.eof_done = False
         self.reset = False        # an RST is queued after the data
         self.scheduled = False    # a delivery event is already posted
+        self.delivered = 0        # bytes handed to the receiver so far
+        self.stalled = False      # fault: the receiver stopped reading for good
+        self.held = False         # fault: a partition holds this direction
         self.sender: SimTransport | None = None
         self.receiver: SimTransport | None = None
         self.reverse: Pipe | None = None
@@ -73,7 +77,7 @@ class Pipe:
     def kick(self) -> None:
         """Post a delivery event if there is something the receiver would take now."""
         receiver = self.receiver
-        if self.scheduled or receiver is None:
+        if self.scheduled or receiver is None or self.stalled or self.held:
             return
         if self.buffer:
             wanted = receiver.is_closing() or receiver.is_reading()
@@ -83,13 +87,17 @@ class Pipe:
             wanted = self.eof and not self.eof_done and receiver.is_reading()
         if wanted:
             self.scheduled = True
-            self.loop.post_event("io", self.key, self.label, self._deliver)
+            alternatives = faults.delivery_alternatives(self.loop, self)
+            if alternatives:
+                faults.post_with_alternatives(self.loop, self.key, self.label, self._deliver, (), alternatives)
+            else:
+                self.loop.post_event("io", self.key, self.label, self._deliver)
 
     def _deliver(self) -> None:
         self.scheduled = False
         receiver = self.receiver
-        if receiver is None:
-            return
+        if receiver is None or self.held:
+            return  # a partition that heals kicks again
         if receiver.is_closing():
             # The end is closed: data sent to it is dropped and answered with a reset.
             if self.buffer:
@@ -103,6 +111,7 @@ class Pipe:
                 return  # resume_reading() kicks again
             chunk = bytes(self.buffer[:MAX_READ])
             del self.buffer[:MAX_READ]
+            self.delivered += len(chunk)
             self._drained()
             receiver.feed(chunk)
         elif self.reset:
@@ -381,6 +390,7 @@ class Connection:
             if waiting:
                 receiver = pipe.receiver
                 why = ("not accepted yet" if receiver is None
+                       else "the receiver stopped reading: fault" if pipe.stalled
                        else "reading paused" if not receiver.is_reading() else "unread")
                 parts.append(f"{pipe.label}: {waiting} bytes ({why})")
         return "; ".join(parts) or None
