@@ -130,3 +130,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "--failure FILE is required" in _bad(RACE)
     assert "cannot read the failure file" in _bad(RACE, "--failure", str(tmp_path / "missing.txt"))
     assert "does not say which test failed" in _bad("--failure", str(other))
+
+
+def test_a_hang_on_the_stock_runtime_is_reproduced_as_a_deadlock(tmp_path: Path) -> None:
+    reports = tmp_path / "stress"
+    stressed = _cli("stress", "semaphore-zero", "--backend", "real", "--runs", "1", "--concurrency", "1",
+                    "--timeout", "3", "--report-dir", str(reports))
+    assert stressed.returncode in (0, 1), stressed.stderr
+    done = _cli("reproduce", "--failure", str(reports / "stress-log.jsonl"), "--no-store", "--json")
+    assert done.returncode == 1, done.stderr
+    document = json.loads(done.stdout)
+    assert document["recorded"]["kind"] == "timeout" and "still running" in document["recorded"]["message"]
+    (result,) = document["results"]
+    assert result["reproduced"] and result["kind"] == "deadlock"
