@@ -30,7 +30,7 @@ _SECONDS_OPTIONS = {"max_time_s": 10 * 365 * 86_400.0, "settle_timeout_s": 86_40
 _BACKENDS = ("sim", "real")
 #: Network faults a scenario may let the explorer inject (`faults=`, see world/faults.py).
 FAULTS = ("refused", "reset", "stall", "partition")
-KNOWN_OPTIONS = ("backends", "preemptive", "bug", "faults", *_INT_OPTIONS, *_SECONDS_OPTIONS)
+KNOWN_OPTIONS = ("backends", "preemptive", "bug", "deterministic", "faults", *_INT_OPTIONS, *_SECONDS_OPTIONS)
 _FAILURE_KINDS = ("assertion", "exception", "task-exception", "invariant", "deadlock", "timeout",
                   "blocked-loop", "leak", "crash")
 
@@ -96,7 +96,7 @@ def check_options(scenario: str, options: Mapping[str, Any]) -> dict[str, Any]:
                     or any(b not in _BACKENDS for b in value):
                 raise ScenarioLoadError(f"{where} must be a non-empty tuple of {', '.join(map(repr, _BACKENDS))}")
             value = tuple(value)
-        elif key == "preemptive":
+        elif key in ("preemptive", "deterministic"):
             if not isinstance(value, bool):
                 raise ScenarioLoadError(f"{where} must be True or False")
         elif key == "bug":
@@ -156,6 +156,12 @@ class Scenario:
 
     def expectation(self, variant: str) -> Expectation:
         return self.expect.get(variant, "pass")
+
+    @property
+    def deterministic(self) -> bool:
+        """Declared `deterministic=True`: its bug fails every run by construction (a logic error
+        one run shows), not only under some timing; the catalogue lists such bugs apart."""
+        return bool(self.options.get("deterministic", False))
 
     def bug_signature(self, variant: str) -> BugSignature | None:
         """The declared look of `variant`'s bug (None: not declared)."""

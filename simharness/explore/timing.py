@@ -143,6 +143,20 @@ def _held_back(result: RunResult, log: PostingLog) -> tuple[list[tuple[int, Post
             for posting, end in spans:
                 if posting.task == task and posting.step < decision.step and end and end[0] >= decision.step:
                     held[posting.name] = (end[0], posting)
+    # A checkpoint pending while a slow one finished, and finishing in a later select,
+    # outlasted it: it is slow too (a stock sleep(0) would have finished first). One
+    # released by the same select right after it finished with it (both timers expired).
+    select_of = {step.index: result.decision_log[step.decision - 1].step
+                 for step in result.trace if step.decision is not None}
+    grown = True
+    while grown:
+        finished = [step for step, _ in held.values()]
+        slower = {posting.name: (end[0], posting) for posting, end in spans
+                  if end and posting.name not in held
+                  and any(posting.step < f < end[0] and select_of.get(f) != select_of.get(end[0], -1)
+                          for f in finished)}
+        held.update(slower)
+        grown = bool(slower)
     return sorted(held.values(), key=lambda item: item[0]), other
 
 
