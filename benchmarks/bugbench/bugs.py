@@ -48,6 +48,8 @@ BUGS: tuple[Bug, ...] = (
         "https://github.com/aio-libs/async-lru/issues/503 (fix: PR #506)"),
     Bug("httpcore_cancelled_queued_request", "httpcore", "0.14.6", "0.14.7",
         "https://github.com/encode/httpcore/pull/502"),
+    Bug("janus_join_spins_on_stale_finished", "janus", "1.1.0", "1.2.0",
+        "https://github.com/aio-libs/janus/issues/715 (fix: PR #716, commit a85cc40)"),
     Bug("redis_cancelled_command_off_by_one", "redis", "4.5.3", "4.5.4",
         "https://github.com/redis/redis-py/issues/2624 (CVE-2023-28859; fix: PR #2666)"),
     Bug("redis_cancelled_pipeline_off_by_one", "redis", "4.5.2", "4.5.5",

@@ -13,8 +13,9 @@ Needs the venvs of `install.py`. For each entry:
   scenario).
 
 An entry whose venv is missing, or whose measurement fails or outlasts --timeout, is
-reported on its row and the rest go on (exit code 2 then). Prints a markdown table;
-the raw figures go to --out as JSON.
+reported on its row and the rest go on (exit code 2 then). The raw figures go to --out
+as JSON, merged into what that file already holds (so entries can be measured one at a
+time); the markdown table printed covers every entry of the file.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     strategies = args.strategies.split(",")
-    results: dict[str, dict[str, object]] = {}
+    out = Path(args.out)
+    results: dict[str, dict[str, object]] = json.loads(out.read_text()) if out.exists() else {}
     problems = 0
     for bug in bugs:
         row: dict[str, object] = {"package": bug.package, "buggy": bug.buggy, "fixed": bug.fixed}
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                         if isinstance(part, dict))
         results[bug.name] = row
         print(f"{bug.name}: {json.dumps(row)}", file=sys.stderr, flush=True)
-    Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+        out.write_text(json.dumps(results, indent=1) + "\n")  # after every entry: a long run keeps its part
     print(table(results, strategies, args))
     return 2 if problems else 0
 
@@ -106,7 +108,7 @@ def table(results: dict[str, dict[str, object]], strategies: list[str], args: ar
     head = (["bug", "package buggy -> fixed"] + [f"{s} median / max" for s in strategies]
             + [f"{s} distinct/100" for s in strategies] + ["false alarms (fixed)"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, row in results.items():
+    for name, row in sorted(results.items()):
         versions = f"{row['package']} {row['buggy']} -> {row['fixed']}"
         if "error" in row:
             lines.append(f"| {name} | {versions} | {row['error']} |")
