@@ -52,6 +52,8 @@ BUGS: tuple[Bug, ...] = (
         "https://github.com/aio-libs/janus/issues/715 (fix: PR #716, commit a85cc40)"),
     Bug("redis_cancelled_command_off_by_one", "redis", "4.5.3", "4.5.4",
         "https://github.com/redis/redis-py/issues/2624 (CVE-2023-28859; fix: PR #2666)"),
+    Bug("redis_cancel_then_close_leaks_task_error", "redis", "4.5.4", "4.5.5",
+        "https://github.com/redis/redis-py/issues/2665 (fix: PR #2695)"),
     Bug("redis_cancelled_pipeline_off_by_one", "redis", "4.5.2", "4.5.5",
-        "https://github.com/redis/redis-py/issues/2579 (CVE-2023-28858; fix: PR #2641 in 4.5.3, reworked for #2665)"),
+        "https://github.com/redis/redis-py/issues/2579 (CVE-2023-28858; fix: PR #2641 in 4.5.3, reworked by PR #2695 in 4.5.5)"),
 )
