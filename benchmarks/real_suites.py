@@ -166,6 +166,30 @@ def summarize(name: str, runs: dict[str, dict]) -> dict:
     return row
 
 
+def markdown(rows: list[dict]) -> str:
+    """The two tables of the docs: the plugin's (docs/pytest-plugin.md) and the fidelity one (docs/fidelity.md)."""
+    def ratio(row: dict, mode: str) -> str:
+        return f"{row[mode + '_wall_s'] / row['stock_wall_s']:.2f}x" if row.get(mode + "_wall_s") else "-"
+
+    lines = ["| project | async tests | explored (with async fixtures) | unsupported | passed stock | "
+             "passed --sim-runs 1 | passed --sim-runs 20 | failures found | wall stock / runs 1 / runs 20 (s) | "
+             "runs 1 vs stock |", "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for row in rows:
+        lines.append(
+            f"| {row['project']} {row['version']} | {row.get('async_collected', '-')} | "
+            f"{row.get('explored', '-')} ({row.get('explored_with_async_fixtures', '-')}) | {row.get('unsupported', '-')} | "
+            f"{row['passed_stock']} | {row.get('passed_sim1', '-')} | {row.get('passed_sim20', '-')} | "
+            f"{len(row['differences'].get('sim20', row['differences'].get('sim1', {})))} | "
+            f"{row['stock_wall_s']} / {row.get('sim1_wall_s', '-')} / {row.get('sim20_wall_s', '-')} | {ratio(row, 'sim1')} |")
+    lines += ["", "| project | tests | pass stock | pass default order | pass under exploration (20) | differences |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['project']} {row['version']} | {row['tests']} | {row['passed_stock']} | "
+                     f"{row.get('passed_sim1', '-')} | {row.get('passed_sim20', '-')} | "
+                     f"{sum(len(d) for d in row['differences'].values())} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("projects", nargs="*")
@@ -175,7 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="wall-time limit of one pytest run (s)")
     parser.add_argument("--force", action="store_true", help="run sim20 even when sim1 differs from stock")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--tables", type=Path, help="print the docs' tables from a --json file and exit")
     options = parser.parse_args(argv)
+    if options.tables:
+        print(markdown(json.loads(options.tables.read_text())))
+        return 0
     config = tomllib.loads(CONFIG.read_text())
     projects = config["projects"]
     unknown = [p for p in options.projects if p not in projects]
@@ -202,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
                    config_hash=hashlib.sha256(CONFIG.read_bytes()).hexdigest()[:12])
         rows.append(row)
         print(json.dumps(row, indent=1), flush=True)
-    if options.json:
-        options.json.write_text(json.dumps(rows, indent=1))
+        if options.json:  # after every project: an interrupted run keeps what it measured
+            options.json.write_text(json.dumps(rows, indent=1))
+    print(markdown(rows))
     return 0
 
 
