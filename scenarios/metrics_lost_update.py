@@ -4,6 +4,11 @@ Seed: 000_62378e3dea7156f6.txt, section 3.3 ("Provider Metrics Corruption":
 `self.metrics.requests_made += 1` on one provider shared by every parallel test, "if 5
 tests run, requests_made might be 3 instead of 5").
 
+Intermittent, as in the seed ("might be 3 instead of 5"): the tests reach their metered
+request one after another, so in the default order (the stock run) each request's
+write lands before the next one's read; an update is lost only when an MCP call is slow
+enough for the next test's request to read the counter in between.
+
 Oracle: after every request has returned, `requests_made` equals the number of requests
 and `total_latency_ms` is the sum of their latencies.
 
@@ -85,7 +90,16 @@ class LockedMetricsProvider(MCPProvider):
 async def metrics_lost_update(provider_cls: type[MCPProvider]) -> None:
     """`REQUESTS` parallel tests share one provider; every request must be counted."""
     provider = provider_cls()
-    replies = await asyncio.gather(*(provider.send_message(f"test-{i}") for i in range(REQUESTS)))
+
+    async def test(number: int) -> str:
+        # Tests run at different speeds (the seed: "tests have different execution
+        # speeds"): test N does N turns of its own conversation before the metered request,
+        # so the requests usually follow each other; a slow MCP call makes them overlap.
+        for turn in range(number):
+            await sh.checkpoint(f"test-{number} conversation turn {turn + 1}")
+        return await provider.send_message(f"test-{number}")
+
+    replies = await asyncio.gather(*(test(i) for i in range(REQUESTS)))
     assert len(replies) == REQUESTS
     assert provider.metrics.requests_made == REQUESTS, (
         f"lost update: requests_made is {provider.metrics.requests_made} after {REQUESTS} requests")

@@ -10,6 +10,11 @@ The fix from the seed: one writer, here an `asyncio.Lock` around each read-modif
 (the seed's other fix, one operation adding both packages, is the same thing with one
 task).
 
+Intermittent, as in the seed ("fail ... when run in parallel, but succeed when run
+sequentially", not every time): the second agent starts its edit one step later, so in
+the default order (the stock run) the first edit is written before the second reads the
+file; the update is lost only when the first agent's edit takes longer than that.
+
 Oracle: after both edits, the file on disk lists both `lodash` and `axios`.
 """
 
@@ -56,8 +61,10 @@ def write_package(path: Path, document: dict[str, object]) -> None:
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
-async def add_dependency(path: Path, name: str, version: str, guard: EditGuard) -> None:
-    """One agent's edit: read package.json, add a dependency, write it back."""
+async def add_dependency(path: Path, name: str, version: str, guard: EditGuard, groundwork: int) -> None:
+    """One agent's edit: its own groundwork, then read package.json, add a dependency, write it back."""
+    for step in range(groundwork):  # agents start their edit at different moments
+        await sh.checkpoint(f"agent prepares its change (add {name}, step {step + 1})")
     async with guard():
         document = read_package(path)
         # The agent decides how to edit the file: slow, and not under the test's control.
@@ -77,7 +84,10 @@ async def shared_file_lost_update(make_guard: Callable[[], EditGuard]) -> None:
     with tempfile.TemporaryDirectory(prefix="simharness-pkg-") as folder:
         path = Path(folder) / "package.json"
         write_package(path, {"name": "demo-app", "version": "1.0.0", "dependencies": {}})
-        await asyncio.gather(*(add_dependency(path, name, version, guard) for name, version in EDITS))
+        # The axios agent has one more step of groundwork: usually the lodash edit is
+        # written by the time it reads the file.
+        await asyncio.gather(*(add_dependency(path, name, version, guard, groundwork)
+                               for groundwork, (name, version) in enumerate(EDITS)))
         present = dict(read_package(path).get("dependencies", {}))  # type: ignore[call-overload]
         lost = [name for name, _ in EDITS if name not in present]
         assert not lost, (f"lost update on package.json: {', '.join(lost)} missing after parallel edits "
