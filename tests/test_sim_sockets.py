@@ -68,3 +68,9 @@ def test_raw_exchange_replays_exactly() -> None:
     found = sh.run_strategy(s, "default", make_strategy("random", seed=3, depth=3, bound=None))
     again = sh.replay(s, "default", found.schedule)
     assert again.trace_hash == found.trace_hash and again.failure is None
+
+
+def test_server_socket_items_pass_cpythons_trsock_checks() -> None:
+    s = next(s for s in sh.load_file(FIXTURES / "raw_sockets.py") if s.name == "server-socket-items")
+    result = sh.run_strategy(s, "default", make_strategy("fifo", seed=0, depth=3, bound=None))
+    assert result.failure is None, result.failure

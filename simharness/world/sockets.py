@@ -245,7 +245,11 @@ class SimSocket(_RealSocket):
         self._direct("sendall")
 
     def dup(self) -> socket.socket:
-        return self._direct("dup")  # type: ignore[no-any-return]
+        """Another socket object for the same endpoint (closing one leaves the other open)."""
+        self._check_open()
+        copy = SimSocket.connected(self._family, self.address, self._peername)
+        copy._proto, copy._timeout, copy._options = self._proto, self._timeout, dict(self._options)
+        return copy
 
     def makefile(self, *args: Any, **kwargs: Any) -> Any:
         return self._direct("makefile")
