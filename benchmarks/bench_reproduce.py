@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python benchmarks/bench_reproduce.py [TARGET...] [--runs 20] [--noise 0.3] [--load 2]
                                                      [--budget 2000] [--seed 0]
+    PYTHONPATH=. python benchmarks/bench_reproduce.py --bugbench [--runs 20] ...   # real-bug bench entries
 
 Step 1 records failures on the stock runtime: `simharness stress --backend real` runs each
 selected scenario (default: every catalogue scenario with a variant expected to fail and
@@ -14,13 +15,19 @@ message, numbers masked) to `reproduce` with only the run log line as input: no 
 no seed from the recording. A row says how often stress saw it, whether it was
 reproduced within `--budget` schedules, and after how many. The summary line gives the
 share reproduced and the median schedules (the issue's targets: >= 90 %, <= 50).
+
+`--bugbench` does the same for each entry of `benchmarks/bugbench/` whose buggy release
+is installed (`benchmarks/bugbench/install.py`), in that release's venv, through the
+command line (`simharness stress`, then `simharness reproduce --failure LOG --json`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -51,6 +58,40 @@ def _real_only(log: Path, into: Path) -> None:
     into.write_text("\n".join(kept) + "\n")
 
 
+def _bugbench(args: argparse.Namespace) -> list[tuple[str, str, str, bool, int]]:
+    """(entry, recorded failure, seen, reproduced, schedules) for each installed buggy release."""
+    here = Path(__file__).resolve().parent / "bugbench"
+    sys.path.insert(0, str(here))
+    from bugs import BUGS  # type: ignore[import-not-found]
+    from install import installed, python_of  # type: ignore[import-not-found]
+    rows = []
+    environment = {**os.environ, "SIMHARNESS_STORE": "off"}
+    for bug in BUGS:
+        if not installed(bug.package, bug.buggy):
+            print(f"skipped {bug.name}: {bug.package} {bug.buggy} not installed", file=sys.stderr)
+            continue
+        python = str(python_of(bug.package, bug.buggy))
+        with tempfile.TemporaryDirectory() as folder:
+            subprocess.run([python, "-m", "simharness", "stress", str(here / bug.file), "--backend", "real",
+                            "--runs", str(args.runs), "--concurrency", "1", "--noise", str(args.noise),
+                            "--load", str(args.load), "--timeout", "10", "--report-dir", folder],
+                           capture_output=True, text=True, timeout=1800, env=environment)
+            log = Path(folder) / "real-log.jsonl"
+            _real_only(Path(folder) / "stress-log.jsonl", log)
+            done = subprocess.run([python, "-m", "simharness", "reproduce", "--failure", str(log), "--json",
+                                   "--runs", str(args.budget), "--seed", str(args.seed), "--no-store"],
+                                  capture_output=True, text=True, timeout=1800, env=environment)
+        if done.returncode == 2:
+            print(f"{bug.name}: {done.stderr.strip()}", file=sys.stderr)
+            continue
+        document = json.loads(done.stdout)
+        recorded, (result,) = document["recorded"], document["results"][:1]
+        what = f"{recorded['exc_type'] or recorded['kind']}: {recorded['message']}"[:70]
+        rows.append((f"{bug.name} ({bug.package} {bug.buggy})", what, f"{recorded['seen']}/{recorded['out_of']}",
+                     bool(result["reproduced"]), int(result["run_index"] or result["runs"])))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("targets", nargs="*")
@@ -60,7 +101,15 @@ def main() -> int:
     parser.add_argument("--budget", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scenarios-dir", default="scenarios")
+    parser.add_argument("--bugbench", action="store_true", help="the real-bug bench entries instead")
     args = parser.parse_args()
+    if args.bugbench:
+        rows = _bugbench(args)
+        print("| entry | recorded failure (first of the log) | seen | reproduced | schedules |")
+        print("|---|---|---:|---|---:|")
+        for name, what, seen, reproduced, schedules in rows:
+            print(f"| {name} | {what} | {seen} | {'yes' if reproduced else 'no'} | {schedules} |")
+        return 0
     targets = tuple(args.targets) or _catalogue(args.scenarios_dir)
     with tempfile.TemporaryDirectory() as folder:
         started = perf_counter()
