@@ -12,6 +12,11 @@ loads before either save lose one change. Two fixes are modelled: atomic stateme
 (`UPDATE users SET login_count = login_count + 1`), and the read-modify-write inside one
 `BEGIN IMMEDIATE` transaction, which makes the others wait on SQLite's lock.
 
+Intermittent, as in the seed (it fails "when run in parallel", not on every run): the
+requests arrive 20 ms apart and each operation usually commits well within that, so the
+default order (the stock run) passes; a change is lost when an operation's audit call
+(`sh.checkpoint()`, between its load and its save) takes longer than the gap.
+
 Oracle: the final row has status "active" and login_count equal to the number of logins.
 """
 
@@ -30,6 +35,10 @@ import simharness as sh
 USER_ID = 1
 #: Parallel logins, each incrementing login_count once, beside one "set status" edit.
 LOGINS = 2
+#: The requests arrive this far apart: each operation usually commits (a few ms of real
+#: SQLite work) before the next one loads the row. Longer than the 10 ms a thread's
+#: result may lag in simulation, so only a slow audit call bridges the gap.
+ARRIVAL_GAP_S = 0.02
 
 
 @dataclass
@@ -53,18 +62,25 @@ async def save_user(db: aiosqlite.Connection, user: User) -> None:
                      (user.status, user.login_count, USER_ID))
 
 
+async def notify_audit(event: str) -> None:
+    """The request handler tells the audit service (a round trip of unknown duration)."""
+    await sh.checkpoint(f"audit service records the {event}")
+
+
 class ReadThenWrite:
     """The bug: read the row, change it in Python, write it back in a later transaction."""
 
     async def set_status(self, db: aiosqlite.Connection) -> None:
         user = await load_user(db)
         user.status = "active"
+        await notify_audit("status change")
         await save_user(db, user)
         await db.commit()
 
     async def record_login(self, db: aiosqlite.Connection) -> None:
         user = await load_user(db)
         user.login_count += 1
+        await notify_audit("login")
         await save_user(db, user)
         await db.commit()
 
@@ -73,24 +89,35 @@ class AtomicUpdates:
     """Fix 1: each change is one atomic statement; SQLite computes the new value."""
 
     async def set_status(self, db: aiosqlite.Connection) -> None:
+        await notify_audit("status change")
         await db.execute("UPDATE users SET status = 'active' WHERE id = ?", (USER_ID,))
         await db.commit()
 
     async def record_login(self, db: aiosqlite.Connection) -> None:
+        await notify_audit("login")
         await db.execute("UPDATE users SET login_count = login_count + 1 WHERE id = ?", (USER_ID,))
         await db.commit()
 
 
 class OneTransaction(ReadThenWrite):
-    """Fix 2: the same read-modify-write, inside one write transaction taken up front."""
+    """Fix 2: the same read-modify-write, inside one write transaction taken up front (the
+    audit call stays outside it: a transaction held across a slow call blocks every writer)."""
 
     async def set_status(self, db: aiosqlite.Connection) -> None:
+        await notify_audit("status change")
         await db.execute("BEGIN IMMEDIATE")
-        await super().set_status(db)
+        user = await load_user(db)
+        user.status = "active"
+        await save_user(db, user)
+        await db.commit()
 
     async def record_login(self, db: aiosqlite.Connection) -> None:
+        await notify_audit("login")
         await db.execute("BEGIN IMMEDIATE")
-        await super().record_login(db)
+        user = await load_user(db)
+        user.login_count += 1
+        await save_user(db, user)
+        await db.commit()
 
 
 def create_database(path: Path) -> None:
@@ -101,7 +128,9 @@ def create_database(path: Path) -> None:
     db.close()
 
 
-async def in_own_connection(path: Path, operation: str, operations: ReadThenWrite | AtomicUpdates) -> None:
+async def in_own_connection(path: Path, operation: str, operations: ReadThenWrite | AtomicUpdates,
+                            arrives_after_s: float) -> None:
+    await asyncio.sleep(arrives_after_s)  # the request that triggers it comes in then
     async with aiosqlite.connect(path) as db:
         await getattr(operations, operation)(db)
 
@@ -116,7 +145,8 @@ async def db_lost_update(make_operations: type[ReadThenWrite] | type[AtomicUpdat
         path = Path(folder) / "app.db"
         create_database(path)
         work = ["set_status"] + ["record_login"] * LOGINS
-        await asyncio.gather(*(in_own_connection(path, name, operations) for name in work))
+        await asyncio.gather(*(in_own_connection(path, name, operations, index * ARRIVAL_GAP_S)
+                               for index, name in enumerate(work)))
         async with aiosqlite.connect(path) as db:
             user = await load_user(db)
     problems = []
