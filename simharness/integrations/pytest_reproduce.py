@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.runner import runtestprotocol
 
 from simharness.engine.execution import RunEnvironment, RunSettings
 from simharness.engine.strategies import FifoStrategy
@@ -25,7 +26,8 @@ from simharness.explore.explain import Explanation, explain
 from simharness.explore.reproduce import (
     FailureFileError, FailureTarget, Reproduction, SearchOptions, check_belongs, read_failures, reproduce,
 )
-from simharness.explore.reproduce.search import Candidate
+from simharness.errors import ConfigError
+from simharness.explore.reproduce.search import BASE_STRATEGIES, Candidate
 from simharness.explore.store import StoreSession
 from simharness.integrations.pytest_explore import VARIANT, ItemExecution, replay_in
 from simharness.integrations.pytest_options import CONFIG_KEY, seed_for_test
@@ -93,6 +95,13 @@ def select_items(config: pytest.Config, items: list[pytest.Item]) -> set[str]:
     config.stash[TARGETS_KEY] = targets
     if not targets:
         return set()
+    sim = config.stash[CONFIG_KEY]
+    if sim.strategy is not None and sim.strategy not in BASE_STRATEGIES:
+        raise pytest.UsageError(f"simharness: --sim-reproduce searches with pct or random, not {sim.strategy!r}")
+    try:
+        _options(config, "")
+    except ConfigError as error:  # --sim-runs over the cap
+        raise pytest.UsageError(f"simharness: --sim-reproduce: {error}") from None
     kept = [item for item in items if item.nodeid in targets]
     if not kept:
         shown = ", ".join(sorted(targets)[:5]) + (" ..." if len(targets) > 5 else "")
@@ -109,7 +118,7 @@ def _options(config: pytest.Config, node_id: str) -> SearchOptions:
         return SearchOptions(runs=request.runs, seed=request.seed, strategy=request.strategy, depth=request.depth)
     sim = config.stash[CONFIG_KEY]
     seed = seed_for_test(sim.seed, node_id) if sim.seed_given else 0  # deterministic unless asked otherwise
-    strategy = sim.strategy if sim.strategy in ("pct", "random") else "pct"
+    strategy = sim.strategy or "pct"
     return SearchOptions(runs=sim.runs or DEFAULT_RUNS, seed=seed, strategy=strategy)
 
 
@@ -143,7 +152,6 @@ def protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
     if not reports:
         reason = outcome.error or not_reproduced_text(outcome.found)
         item.add_marker(pytest.mark.skip(reason=f"simharness: {reason}"))
-        from _pytest.runner import runtestprotocol
         reports = runtestprotocol(item, log=False, nextitem=nextitem)
     reproduced = "reproduced" if outcome.found.reproduced else "not-reproduced"
     add_properties(item, reports, [("simharness_status", "failed" if outcome.found.reproduced else "passed"),
