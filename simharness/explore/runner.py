@@ -39,7 +39,7 @@ DEFAULT_STORE = _DefaultStore()
 class ExploreOptions:
     """How to explore: strategy, how many schedules, seed and bounds."""
 
-    strategy: str = "pct"
+    strategy: str = "portfolio"
     runs: int = 1000
     seed: int = 0
     depth: int = 3
@@ -47,7 +47,7 @@ class ExploreOptions:
     shrink: bool = True
     #: Run every schedule and count each distinct outcome instead of stopping at the first failure.
     count_outcomes: bool = False
-    #: Run only this shard of the schedule indices (random and pct only).
+    #: Run only this shard of the schedule indices (portfolio, random and pct only).
     shard: Shard | None = None
 
     def __post_init__(self) -> None:
@@ -70,7 +70,7 @@ def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | 
     records the failure found. A replayed schedule that still fails is reported as
     run 0's finding; stored ones that diverge or pass are dropped from the store.
 
-    `random` and `pct` run schedule i as a function of (seed, i) on `executor` (default:
+    `portfolio`, `random` and `pct` run schedule i as a function of (seed, i) on `executor` (default:
     this process; `workers.ProcessPool`, `cluster.DaskExecutor`), and the failure with
     the lowest run index is the one reported, so the answer does not depend on the
     executor. With `options.count_outcomes` or a shard, the store is not used.

@@ -20,7 +20,7 @@ from simharness.engine.strategies import STRATEGY_NAMES
 from simharness.errors import ScheduleDecodeError
 from simharness.explore.store import STORE_ENV, FailureStore, resolve_path
 
-DEFAULT_STRATEGY = "pct"
+DEFAULT_STRATEGY = "portfolio"
 DEFAULT_RUNS = 20
 DEFAULT_TIMEOUT_S = 120.0
 UNSUPPORTED_MODES = ("skip", "stock")
