@@ -15,9 +15,10 @@ prints ("conn-2 127.0.0.1:50001 -> 127.0.0.1:6379: reset after 3 bytes (fault)")
 
 Every fault is something a real network does to a TCP connection: a connection attempt
 answered with RST (a firewall, a listener restarting), an RST in the middle of a
-stream (a middlebox, a crashed peer's kernel), a peer process that stops reading, a
-partition that holds both directions for `partition_s` (default 1 s) of virtual time
-and then lets the retransmitted bytes through.
+stream (a middlebox, a crashed peer's kernel), a peer process that stops reading for
+longer than any timer of the run (it reads again only when nothing else can happen,
+see `Network.idle`), a partition that holds both directions for `partition_s` (default
+1 s) of virtual time and then lets the retransmitted bytes through.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def _reset(pipe: Pipe) -> None:
 
 
 def _stall(pipe: Pipe) -> None:
-    """The receiving process never reads again: bytes stay in its kernel buffer."""
+    """The receiving process stops reading (until nothing else can happen: `Network.idle`)."""
     pipe.scheduled = False
     pipe.stalled = True
 

@@ -66,11 +66,26 @@ class Network:
 
     def scenario_returned(self) -> None:
         """Faults last while the scenario runs: stalled and partitioned directions resume."""
+        self._resume_faulted()
+
+    def idle(self, timeout_s: float) -> bool:
+        """Nothing else can happen: a peer that stopped reading (a fault) reads again.
+
+        Every peer lives in the scenario's own process, so a peer that never reads again
+        would hang the scenario's own code (its server's `wait_closed()`), which no real
+        deployment of separate processes does: a stall outlasts every timer, not the run.
+        """
+        return self._resume_faulted()
+
+    def _resume_faulted(self) -> bool:
+        resumed = False
         for connection in self.connections:
             for pipe in (connection.up, connection.down):
                 if pipe.stalled or pipe.held:
                     pipe.stalled = pipe.held = False
                     pipe.kick()
+                    resumed = True
+        return resumed
 
     def pending(self) -> str | None:
         stuck = [text for text in (c.describe() for c in self.connections) if text]
