@@ -6,6 +6,7 @@ stock loop first (so it states a fact about asyncio), then on the controlled loo
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import sys
 import time
@@ -139,3 +140,23 @@ def test_work_on_a_pool_made_before_the_run_is_waited_for() -> None:
         exploration = sh.explore_variant(scenario_of(work_on_an_older_pool), "default",
                                          sh.ExploreOptions(strategy=strategy, runs=5, seed=3))
         assert exploration.failure is None, exploration.failure
+
+
+@sh.scenario(settle_timeout_s=2.0)
+async def work_beside_a_stuck_older_pool() -> None:
+    answer = await asyncio.get_running_loop().run_in_executor(POOL, slow_answer)
+    assert answer == 42
+
+
+def test_a_pool_worker_stuck_before_the_run_is_not_waited_for() -> None:
+    # asgiref's test_sync_to_async_with_blocker_non_thread_sensitive leaves a worker blocked
+    # in C (a multiprocessing Event) when it fails; the runs after it must not wait for it.
+    stuck_pool, gate = ThreadPoolExecutor(max_workers=1), _thread.allocate_lock()
+    gate.acquire()
+    stuck_pool.submit(gate.acquire)  # blocks in C until released below
+    try:
+        result = sh.run_strategy(scenario_of(work_beside_a_stuck_older_pool), "default", FifoStrategy())
+        assert result.failure is None, result.failure
+    finally:
+        gate.release()
+        stuck_pool.shutdown()

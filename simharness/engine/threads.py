@@ -68,10 +68,13 @@ class ThreadWatch:
     """Knows which threads appeared since a run began and whether they are all quiet."""
 
     def __init__(self) -> None:
-        # Threads older than the run are not waited for, except thread-pool workers: a pool
-        # made before the run (a module-level executor, asgiref's single-thread executor made
-        # by an earlier test) runs the run's work on them, and its result is an outside event.
-        self._baseline = frozenset(t.ident for t in threading.enumerate() if not _is_pool_worker(t))
+        # Threads older than the run are not waited for, except idle thread-pool workers: a
+        # pool made before the run (a module-level executor, asgiref's single-thread executor
+        # made by an earlier test) runs the run's work on them, and its result is an outside
+        # event. A worker still busy with older work (stuck in an earlier test) stays ignored.
+        frames = sys._current_frames()
+        self._baseline = frozenset(t.ident for t in threading.enumerate()
+                                   if not (_is_pool_worker(t) and is_parked(frames.get(t.ident or -1))))
 
     def may_be_busy(self) -> bool:
         """Cheap check: could any thread started during the run still be working?
