@@ -111,13 +111,38 @@ def check_options(scenario: str, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_faults(where: str, value: Any) -> tuple[str, ...]:
-    """`value` as a tuple of known fault names, or `ScenarioLoadError` saying what is wrong."""
+    """`value` as a tuple of fault specs, or `ScenarioLoadError` saying what is wrong.
+
+    A spec is a fault name, alone (every connection) or aimed at the connections to one
+    server address: "reset@127.0.0.1:6379", "reset@[::1]:6379", "reset@6379" (any host).
+    """
     if isinstance(value, str) or not isinstance(value, (tuple, list)) or not value:
         raise ScenarioLoadError(f"{where} must be a non-empty tuple of fault names ({', '.join(FAULTS)})")
-    unknown = [name for name in value if name not in FAULTS]
-    if unknown:
-        raise ScenarioLoadError(f"{where}: unknown fault {unknown[0]!r} (known: {', '.join(FAULTS)})")
-    return tuple(dict.fromkeys(value))
+    return tuple(dict.fromkeys(_fault_spec(where, item) for item in value))
+
+
+def fault_target(spec: str) -> tuple[str, str | None, int | None]:
+    """(name, host or None, port or None) of a checked fault spec."""
+    name, _, address = spec.partition("@")
+    if not address:
+        return name, None, None
+    host, _, port = address.rpartition(":")
+    return name, host.strip("[]") or None, int(port)
+
+
+def _fault_spec(where: str, item: Any) -> str:
+    if not isinstance(item, str):
+        raise ScenarioLoadError(f"{where}: a fault is a name like 'reset' or 'reset@127.0.0.1:6379', not {item!r}")
+    name, _, address = item.partition("@")
+    if name not in FAULTS:
+        raise ScenarioLoadError(f"{where}: unknown fault {name!r} (known: {', '.join(FAULTS)})")
+    if not address:
+        return name
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or not 1 <= int(port) <= 65535 or (host and not re.fullmatch(
+            r"localhost|\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]", host)):
+        raise ScenarioLoadError(f"{where}: fault {item!r}: the address must be HOST:PORT, [IPv6]:PORT or PORT")
+    return f"{name}@{host}:{int(port)}" if host else f"{name}@{int(port)}"
 
 
 @dataclass(frozen=True)

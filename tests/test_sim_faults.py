@@ -122,6 +122,19 @@ def test_the_careful_client_survives_2000_schedules_with_faults() -> None:
         assert not result.failed and result.runs == 1000, result.failure
 
 
+def test_an_aimed_fault_only_meets_connections_to_its_address() -> None:
+    scenario = _scenario("aimed-fault")
+    offered: list[str] = []
+    for seed in range(30):
+        run = sh.run_strategy(scenario, "default", make_strategy("random", seed=seed, depth=3, bound=None),
+                              detail=True)
+        offered += [option for record in run.decision_log for option in record.options if "(fault)" in option]
+    assert offered and all("127.0.0.1:6380" in option for option in offered), offered
+    assert not any("127.0.0.1:6379" in option for option in offered)
+    [found] = sh.explore(scenario, ["default"], ExploreOptions(strategy="pct", runs=300), store=None)
+    assert found.failure is not None and "ConnectionResetError" in found.failure.message
+
+
 def test_bad_fault_settings_are_errors() -> None:
     with pytest.raises(ConfigError, match="unknown fault 'bogus'"):
         RunSettings(fault_selection=("bogus",))
@@ -138,6 +151,8 @@ def test_bad_fault_settings_are_errors() -> None:
     ("flaky-network", "bogus", "unknown fault 'bogus'"),
     ("no-faults-declared", "reset", "declares no faults"),
     ("flaky-network", ",", "--faults needs fault names"),
+    ("aimed-fault", "reset@127.0.0.1:9999", "declares only reset@127.0.0.1:6380"),
+    ("aimed-fault", "reset@nowhere:1", "the address must be HOST:PORT"),
 ])
 def test_cli_refuses_bad_faults_with_one_line_and_exit_2(target: str, faults: str, says: str) -> None:
     done = run_cli("explore", f"{FILE}::{target}", "--faults", faults, "--runs", "3")

@@ -17,7 +17,8 @@ from typing import Annotated
 import typer
 
 from simharness.discovery import Selection, only_one, resolve, scan_directory
-from simharness.errors import ConfigError, ScheduleDecodeError, ScheduleDivergence, SimharnessError, TargetError
+from simharness.errors import (ConfigError, ScenarioLoadError, ScheduleDecodeError, ScheduleDivergence,
+                               SimharnessError, TargetError)
 from simharness.engine.execution import RunSettings
 from simharness.explore.explain import Explanation, explain
 from simharness.explore.timing import stock_terms
@@ -25,7 +26,7 @@ from simharness.outcome import Exploration, LenientReplay, RunResult
 from simharness.explore.runner import (
     ExploreOptions, explore_variant, replay, replay_lenient, require_simulation, run_strategy,
 )
-from simharness.scenario import Scenario
+from simharness.scenario import Scenario, check_faults
 from simharness.engine.schedule import Schedule, recorded_on
 from simharness.explore.serialize import exploration_document, replay_command, replay_document, to_jsonable
 from simharness.explore.store import FailureStore, StoreArg, StoreWarning
@@ -84,7 +85,12 @@ def _fault_names(faults: str | None) -> tuple[str, ...] | None:
     names = tuple(dict.fromkeys(name.strip() for name in faults.split(",") if name.strip()))
     if not names:
         raise ConfigError("--faults needs fault names (refused, reset, stall, partition) or 'none'")
-    return () if names == ("none",) else names
+    if names == ("none",):
+        return ()
+    try:
+        return check_faults("--faults", names)
+    except ScenarioLoadError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _check_faults(settings: RunSettings, scenarios: list[Scenario]) -> None:

@@ -46,7 +46,7 @@ class RunSettings:
     def __post_init__(self) -> None:
         if self.max_steps < 1:
             raise ConfigError(f"max steps must be at least 1, got {self.max_steps}")
-        unknown = [name for name in self.fault_selection or () if name not in FAULTS]
+        unknown = [name for name in self.fault_selection or () if name.partition("@")[0] not in FAULTS]
         if unknown:
             raise ConfigError(f"unknown fault {unknown[0]!r} (known: {', '.join(FAULTS)})")
         for name in ("max_time_s", "settle_timeout_s", "blocked_loop_s"):

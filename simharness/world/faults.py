@@ -29,6 +29,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from simharness.scenario import fault_target
 from simharness.world.sockets import sockaddr
 
 if TYPE_CHECKING:
@@ -45,11 +46,21 @@ _used: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()  # faul
 
 
 def enabled(loop: ControlledLoop) -> tuple[str, ...]:
-    """The faults this run may still inject (declared or narrowed by the run, within its budget)."""
+    """The fault specs this run may still inject (declared or narrowed by the run, within its budget)."""
     budget = int(loop.scenario_options.get("max_faults", DEFAULT_MAX_FAULTS))
     if _used.get(loop, 0) >= budget:
         return ()
     return tuple(loop.scenario_options.get("faults", ()))
+
+
+def _wanted(specs: tuple[str, ...], name: str, server: tuple[Any, ...]) -> bool:
+    """Whether a spec of fault `name` covers a connection to `server` (host, port, ...)."""
+    for spec in specs:
+        fault, host, port = fault_target(spec)
+        if fault == name and port in (None, server[1]) and (
+                host is None or host == server[0] or (host == "localhost" and server[0] in ("127.0.0.1", "::1"))):
+            return True
+    return False
 
 
 def _count(loop: ControlledLoop) -> None:
@@ -84,7 +95,7 @@ def post_with_alternatives(loop: ControlledLoop, key: str, label: str, callback:
 def connect_alternatives(loop: ControlledLoop, number: int, target: str, family: int, host: str, port: int,
                          future: asyncio.Future[Any]) -> list[Alternative]:
     """The faults a connection attempt may meet: refused although something listens."""
-    if "refused" not in enabled(loop):
+    if not _wanted(enabled(loop), "refused", (host, port)):
         return []
     return [("refused", f"conn-{number} connect to {target}: refused (fault)", _refuse,
              (future, sockaddr(family, host, port)))]
@@ -98,9 +109,10 @@ def _refuse(future: asyncio.Future[Any], address: tuple[Any, ...]) -> None:
 # ----- deliveries ----------------------------------------------------------------------------
 def delivery_alternatives(loop: ControlledLoop, pipe: Pipe) -> list[Alternative]:
     """The faults a delivery of bytes may meet instead of arriving."""
-    chosen = enabled(loop)
-    if not chosen or not pipe.buffer:
+    specs = enabled(loop)
+    if not specs or not pipe.buffer or pipe.server is None:
         return []
+    chosen = [name for name in ("reset", "stall", "partition") if _wanted(specs, name, pipe.server)]
     after = f"after {pipe.delivered} byte{'' if pipe.delivered == 1 else 's'}"
     found: list[Alternative] = []
     if "reset" in chosen:

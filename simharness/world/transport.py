@@ -54,6 +54,7 @@ class Pipe:
         self.delivered = 0        # bytes handed to the receiver so far
         self.stalled = False      # fault: the receiver stopped reading for good
         self.held = False         # fault: a partition holds this direction
+        self.server: tuple[Any, ...] | None = None  # the server's address (faults aim at it)
         self.sender: SimTransport | None = None
         self.receiver: SimTransport | None = None
         self.reverse: Pipe | None = None
@@ -359,6 +360,7 @@ class Connection:
         self.up = Pipe(loop, f"conn-{number}>", f"conn-{number} {client} -> {server}")
         self.down = Pipe(loop, f"conn-{number}<", f"conn-{number} {server} -> {client}")
         self.up.reverse, self.down.reverse = self.down, self.up
+        self.up.server = self.down.server = server_addr
         self.ends: list[SimTransport] = []
 
     def attach_server(self, protocol: asyncio.BaseProtocol, server: SimServer | None,
