@@ -42,6 +42,12 @@ class SimTask(asyncio.Task):  # type: ignore[type-arg]
         return self._sim_number
 
 
+# Named as asyncio's own classes, so reprs and garbage-collection reports ("Task exception
+# was never retrieved", `<Task pending name=...>`) read exactly as on the stock loop.
+SimFuture.__name__ = "Future"
+SimTask.__name__ = "Task"
+
+
 class SimTimer(asyncio.TimerHandle):
     """A timer that knows its creation number and creator, to be offered as an option."""
 

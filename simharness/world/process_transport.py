@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
 import subprocess
 import time
@@ -53,7 +54,9 @@ class ReadPipe(asyncio.ReadTransport):
         return self._closing
 
     def close(self) -> None:
-        self._closing = True
+        if not self._closing:
+            self._closing = True
+            self._child.close_read(self._fd)
 
 
 class WritePipe(asyncio.WriteTransport):
@@ -123,6 +126,7 @@ class ChildTransport(asyncio.SubprocessTransport):
         self.pipes_open: list[int] = []
         self.stdin_fd: int | None = None
         self.stdin_buffer = bytearray()
+        self.stdin_lost_posted = False
         self.exit_waiters: list[asyncio.Future[int]] = []
         self.closed = False
         self.finished = False
@@ -225,8 +229,53 @@ class ChildTransport(asyncio.SubprocessTransport):
         except OSError:
             pass
         self.pipes[0].close()
-        # Closing our end is the loop's own act (asyncio uses call_soon for it too).
-        self.source.loop.call_soon(self._pipe_lost, 0, error)
+        # Closing our end is the loop's own act: reported two iterations later, as by
+        # asyncio's pipe transport (its connection_lost, then the subprocess transport's
+        # own call_soon of pipe_connection_lost).
+        self._lost_soon(0, error)
+
+    def close_read(self, number: int) -> None:
+        """The parent closed its end of stdout/stderr: nothing more is read from it."""
+        fd = self.read_fds.pop(number, None)
+        if fd is None:
+            return  # already at end of file: its loss is (or was) delivered as an event
+        stream = self.proc.stdout if number == 1 else self.proc.stderr
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self.buffers[number] = bytearray()
+        self._lost_soon(number, None)
+
+    def _lost_soon(self, number: int, error: BaseException | None) -> None:
+        loop = self.source.loop
+        loop.call_soon(loop.call_soon, self._pipe_lost, number, error)
+
+    def stdin_reader_gone(self) -> bool:
+        """True when nobody holds the read end of the child's stdin any more."""
+        if self.stdin_fd is None or self.stdin_lost_posted:
+            return False
+        poller = select.poll()
+        poller.register(self.stdin_fd, select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+    def _stdin_lost(self) -> None:
+        # The child (and whoever shared its stdin) went away: as asyncio's write pipe,
+        # which watches its fd for this, the pipe is lost with BrokenPipeError only if
+        # data was still waiting to be written.
+        error = BrokenPipeError() if self.stdin_buffer else None
+        self.stdin_buffer.clear()
+        if self.stdin_fd is None:
+            return
+        self.stdin_fd = None
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        self.pipes[0].close()
+        self._pipe_lost(0, error)
 
     def collect(self, number: int) -> bool:
         """Read what stream `number` has now; False at end of file."""
@@ -272,6 +321,11 @@ class ChildTransport(asyncio.SubprocessTransport):
                 loop.post_event("process", key, f"{self.name} {stream}: end of file",
                                 self._pipe_lost, number, None)
                 posted += 1
+        if self.stdin_reader_gone():
+            self.stdin_lost_posted = True
+            loop.post_event("process", f"{self.name}:stdin", f"{self.name} stdin: closed by the child",
+                            self._stdin_lost)
+            posted += 1
         if self.exit_status is not None and not self.exit_posted:
             self.exit_posted = True
             loop.post_event("process", f"{self.name}:exit",
@@ -280,9 +334,13 @@ class ChildTransport(asyncio.SubprocessTransport):
         return posted
 
     def _deliver(self, number: int, data: bytes) -> None:
+        if self.pipes[number].is_closing():
+            return  # the parent closed its end: asyncio stops reading it at once
         self.protocol.pipe_data_received(number, data)
 
     def _pipe_lost(self, number: int, error: BaseException | None) -> None:
+        if number not in self.pipes_open:
+            return  # closed by the parent after its end of file was already on its way
         self.pipes_open.remove(number)
         self.protocol.pipe_connection_lost(number, error)
         self._try_finish()

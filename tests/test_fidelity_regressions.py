@@ -1,0 +1,123 @@
+"""Defects the CPython-suite fidelity run found (docs/fidelity.md, D3, D5, D6), each
+checked on the stock loop first and then on the controlled loop.
+
+Each test states what stock asyncio does; the controlled loop must do the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+from collections.abc import Callable
+
+import pytest
+
+import simharness  # noqa: F401  (registers the simulated world with the loop)
+from simharness.engine.loop import ControlledLoop
+
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "stock": asyncio.new_event_loop,
+    "controlled": lambda: ControlledLoop(choose=lambda options: 0),
+}
+
+
+@pytest.fixture(params=list(LOOPS))
+def loop(request: pytest.FixtureRequest):
+    loop = LOOPS[request.param]()
+    asyncio.set_event_loop(loop)
+    yield loop
+    if isinstance(loop, ControlledLoop):
+        loop.drain()
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+def test_a_pending_task_nobody_references_is_destroyed(loop: asyncio.AbstractEventLoop) -> None:
+    """D3: the loop holds tasks weakly, so a dropped pending task is collected and reported."""
+    seen: list[str] = []
+    loop.set_exception_handler(lambda _loop, context: seen.append(context["message"]))
+
+    async def waits_forever(future: asyncio.Future[None]) -> None:
+        await future
+
+    task = loop.create_task(waits_forever(loop.create_future()))
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    del task
+    gc.collect()
+    assert seen == ["Task was destroyed but it is pending!"]
+
+
+def test_a_finished_task_is_freed(loop: asyncio.AbstractEventLoop) -> None:
+    """D3: a weak reference to a finished, unreferenced task dies with it."""
+    import weakref
+
+    async def work() -> int:
+        return 1
+
+    task = loop.create_task(work())
+    loop.run_until_complete(task)
+    ref = weakref.ref(task)
+    del task
+    gc.collect()
+    assert ref() is None
+
+
+def test_task_repr_names_the_asyncio_class(loop: asyncio.AbstractEventLoop) -> None:
+    async def work() -> None:
+        return None
+
+    task = loop.create_task(work(), name="worker")
+    assert repr(task).startswith("<Task pending name='worker'")
+    assert repr(loop.create_future()).startswith("<Future pending")
+    loop.run_until_complete(task)
+
+
+class _Recorder(asyncio.SubprocessProtocol):
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.events: list[str] = []
+        self.finished: asyncio.Future[None] = loop.create_future()
+        self.stdout_lost: asyncio.Future[object] = loop.create_future()
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self.events.append(f"pipe {fd} lost")
+        if fd == 1 and not self.stdout_lost.done():
+            self.stdout_lost.set_result(exc)
+
+    def process_exited(self) -> None:
+        self.events.append("exited")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.events.append("connection lost")
+        self.finished.set_result(None)
+
+
+def _start(loop: asyncio.AbstractEventLoop) -> tuple[asyncio.SubprocessTransport, _Recorder]:
+    recorder = _Recorder(loop)
+    transport, _ = loop.run_until_complete(loop.subprocess_exec(
+        lambda: recorder, sys.executable, "-c", "import sys; sys.stdin.read()"))
+    return transport, recorder
+
+
+def test_a_killed_child_loses_every_pipe_then_the_connection(loop: asyncio.AbstractEventLoop) -> None:
+    """D5: stdin is reported lost too when the child exits, so connection_lost() comes."""
+    transport, recorder = _start(loop)
+    transport.kill()
+    loop.run_until_complete(asyncio.wait_for(recorder.finished, 10))
+    assert sorted(e for e in recorder.events if e.startswith("pipe")) == [
+        "pipe 0 lost", "pipe 1 lost", "pipe 2 lost"]
+    assert recorder.events[-1] == "connection lost"
+    assert recorder.events.index("exited") < recorder.events.index("connection lost")
+
+
+def test_closing_a_childs_stdout_reports_it_lost(loop: asyncio.AbstractEventLoop) -> None:
+    """D6: the parent closing its end of the child's stdout is reported as that pipe lost."""
+    transport, recorder = _start(loop)
+    pipe = transport.get_pipe_transport(1)
+    assert pipe is not None
+    pipe.close()
+    assert loop.run_until_complete(asyncio.wait_for(recorder.stdout_lost, 10)) is None
+    transport.kill()
+    loop.run_until_complete(asyncio.wait_for(recorder.finished, 10))
+    assert recorder.events.count("pipe 1 lost") == 1
