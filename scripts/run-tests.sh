@@ -111,7 +111,8 @@ for version in 3.12 3.13; do
   # the main version) to keep the default suite within its time budget.
   stage "engine, simulation, guarantees and catalogue suites on $version" \
     env SIMHARNESS_GUARANTEE_SCHEDULES=500 "$other" -m pytest -q -n 2 tests/test_engine_*.py tests/test_sim_*.py \
-    tests/test_catalogue_*.py tests/test_faithful_guarantees.py tests/test_schedule_versions.py tests/test_unsupported.py
+    tests/test_catalogue_*.py tests/test_faithful_guarantees.py tests/test_schedule_versions.py tests/test_unsupported.py \
+    tests/test_fidelity_regressions.py
 done
 
 echo "== summary"

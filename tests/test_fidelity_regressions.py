@@ -121,3 +121,19 @@ def test_closing_a_childs_stdout_reports_it_lost(loop: asyncio.AbstractEventLoop
     transport.kill()
     loop.run_until_complete(asyncio.wait_for(recorder.finished, 10))
     assert recorder.events.count("pipe 1 lost") == 1
+
+
+def test_a_thread_pool_runs_one_item_after_another(loop: asyncio.AbstractEventLoop) -> None:
+    """D1: a pool's idle worker is quiet, and one that was just handed an item is not
+    (3.13's SimpleQueue hands the item over while the queue still looks empty)."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        results = [loop.run_until_complete(asyncio.wrap_future(pool.submit(lambda n=n: n), loop=loop))
+                   for n in range(3)]
+
+        async def through_run_in_executor() -> int:
+            return await asyncio.get_running_loop().run_in_executor(pool, lambda: 7)
+
+        results.append(loop.run_until_complete(through_run_in_executor()))
+    assert results == [0, 1, 2, 7]

@@ -21,6 +21,10 @@ from dataclasses import dataclass
 _CONDITION_WAIT = threading.Condition.wait.__code__
 _POOL_WORKER_FUNCTION = getattr(concurrent.futures.thread, "_worker", None)
 _POOL_WORKER = getattr(_POOL_WORKER_FUNCTION, "__code__", None)
+# 3.13+: an idle worker releases a token of the pool's idle semaphore before it blocks,
+# and `SimpleQueue.put` hands an item straight to a blocked getter, so the queue looks
+# empty while the item is on its way: only the token count tells the two apart.
+_WORKER_HOLDS_IDLE_TOKEN = _POOL_WORKER is not None and "get_nowait" in _POOL_WORKER.co_names
 from simharness.engine.realtime import monotonic as _real_monotonic
 
 # threading's registries of running threads (ident -> Thread) and of threads being
@@ -91,13 +95,24 @@ class ThreadWatch:
         """Threads started during the run that are alive and not parked."""
         frames = sys._current_frames()
         busy: list[BusyThread] = []
+        idle_workers: dict[int, tuple[object, list[BusyThread]]] = {}
         for thread in threading.enumerate():
             if thread.ident in self._baseline or not thread.is_alive():
                 continue
             frame = frames.get(thread.ident or -1)
-            if frame is None or is_parked(frame):
+            if frame is None:
                 continue
-            busy.append(BusyThread(thread.name, f"{frame.f_code.co_filename}:{frame.f_lineno}"))
+            where = BusyThread(thread.name, f"{frame.f_code.co_filename}:{frame.f_lineno}")
+            if not is_parked(frame):
+                busy.append(where)
+            elif _WORKER_HOLDS_IDLE_TOKEN and frame.f_code is _POOL_WORKER:
+                executor = frame.f_locals["executor_reference"]()
+                if executor is not None:
+                    idle_workers.setdefault(id(executor), (executor, []))[1].append(where)
+        for executor, workers in idle_workers.values():
+            # Fewer tokens than workers blocked in get(): an item was handed to one of them.
+            if len(workers) > getattr(executor._idle_semaphore, "_value", len(workers)):  # type: ignore[attr-defined]
+                busy.extend(workers)
         return busy
 
     def wait_quiet(self, timeout_s: float) -> list[BusyThread]:
