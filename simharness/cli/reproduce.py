@@ -97,8 +97,8 @@ def reproduce_command(
     runs: Annotated[int, typer.Option("--runs", "-n", metavar="N", help="Schedules to search (per variant).")]
     = DEFAULT_RUNS,
     seed: Annotated[int, typer.Option("--seed", metavar="S", help="Seed of the search.")] = 0,
-    strategy: Annotated[str, typer.Option("--strategy", metavar="NAME", help="Fresh schedules: pct or random.")]
-    = "pct",
+    strategy: Annotated[str, typer.Option(
+        "--strategy", metavar="NAME", help="Fresh schedules: portfolio, pct or random.")] = "portfolio",
     depth: Annotated[int, typer.Option("--depth", metavar="D", help="PCT depth.")] = 3,
     max_steps: MaxStepsOption = None,
     scenarios_dir: ScenariosDirOption = DEFAULT_SCENARIOS_DIR,

@@ -97,7 +97,7 @@ def select_items(config: pytest.Config, items: list[pytest.Item]) -> set[str]:
         return set()
     sim = config.stash[CONFIG_KEY]
     if sim.strategy is not None and sim.strategy not in BASE_STRATEGIES:
-        raise pytest.UsageError(f"simharness: --sim-reproduce searches with pct or random, not {sim.strategy!r}")
+        raise pytest.UsageError(f"simharness: --sim-reproduce searches with portfolio, pct or random, not {sim.strategy!r}")
     try:
         _options(config, "")
     except ConfigError as error:  # --sim-runs over the cap
@@ -118,7 +118,7 @@ def _options(config: pytest.Config, node_id: str) -> SearchOptions:
         return SearchOptions(runs=request.runs, seed=request.seed, strategy=request.strategy, depth=request.depth)
     sim = config.stash[CONFIG_KEY]
     seed = seed_for_test(sim.seed, node_id) if sim.seed_given else 0  # deterministic unless asked otherwise
-    strategy = sim.strategy or "pct"
+    strategy = sim.strategy or "portfolio"
     return SearchOptions(runs=sim.runs or DEFAULT_RUNS, seed=seed, strategy=strategy)
 
 

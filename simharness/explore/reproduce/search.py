@@ -5,7 +5,7 @@ other run scores by how close its failure came (`match.compare`) and by how many
 the target's user frames (`file.py:LINE`) its trace reached as await points, since a
 traceback's outer frames are the awaits that led to the failing line. Schedule 1 is
 the default order (the stock run); after it, each schedule is either a fresh one of
-the base strategy (`pct` or `random`, schedule i from `(seed, i)`) or, half of the
+the base strategy (`portfolio`, `pct` or `random`, schedule i from `(seed, i)`) or, half of the
 time once there is a corpus, a mutation of one of the best-scoring runs so far: one
 of its decisions changed, the others kept (or, one time in three, the rest chosen at
 random). All choices come from `(seed, i)`, so the same command searches the same
@@ -34,7 +34,7 @@ from simharness.outcome import RunResult
 
 #: Largest `--runs` reproduce accepts.
 MAX_RUNS = 1_000_000
-BASE_STRATEGIES = ("pct", "random")
+BASE_STRATEGIES = ("portfolio", "pct", "random")
 #: Best-scoring runs kept for mutation, and how many closest failures are reported.
 CORPUS_SIZE = 8
 CLOSEST_REPORTED = 3
@@ -52,7 +52,7 @@ class SearchOptions:
 
     runs: int = 500
     seed: int = 0
-    strategy: str = "pct"
+    strategy: str = "portfolio"  # as explore: random and PCT in turn
     depth: int = 3
     shrink: bool = True
 
