@@ -19,6 +19,7 @@ from simharness.scenario import collect_declared, scenario_of
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "network"
 sys.path.insert(0, str(FIXTURES))
+import contexts  # noqa: E402
 import raw_sockets  # noqa: E402
 
 
@@ -37,7 +38,8 @@ def _in_simulation(body: Callable[[], Awaitable[Any]], strategy: str = "fifo", s
 
 
 @pytest.mark.parametrize("body", [raw_sockets.exchange_raw, raw_sockets.exchange_handed_sockets,
-                                  raw_sockets.exchange_refused, raw_sockets.exchange_accepted_transport],
+                                  raw_sockets.exchange_refused, raw_sockets.exchange_accepted_transport,
+                                  contexts.exchange_contexts],
                          ids=lambda f: f.__name__)
 def test_same_results_as_real_sockets(body: Callable[[], Awaitable[Any]]) -> None:
     real = asyncio.run(body())  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ network; split, each part would reach into the others' state.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import ipaddress
 import socket
@@ -233,6 +234,7 @@ class SimServer(asyncio.AbstractServer):
         self._clients: list[SimTransport] = []
         self._waiters: list[asyncio.Future[Any]] | None = []
         self._serving = False
+        self._context = contextvars.copy_context()  # taken again when it starts serving
         self._serving_forever_fut: asyncio.Future[Any] | None = None
         for sock in sockets:
             net.listen(sock, self)
@@ -242,7 +244,14 @@ class SimServer(asyncio.AbstractServer):
 
     # ----- connections ----------------------------------------------------------------
     def accept(self, connection: Connection) -> None:
-        """A handshake completed: make the server's protocol and transport."""
+        """A handshake completed: make the server's protocol and transport.
+
+        In the context current when the server started serving, as the stock loop's
+        accept callback runs (not in the connecting client's).
+        """
+        self._context.run(self._accept, connection)
+
+    def _accept(self, connection: Connection) -> None:
         try:
             protocol = self._protocol_factory()
         except Exception as error:  # noqa: BLE001 - a protocol callback may raise anything; asyncio reports it
@@ -270,8 +279,9 @@ class SimServer(asyncio.AbstractServer):
     def begin_serving(self) -> None:
         # Like asyncio, a server created with start_serving=False has bound sockets
         # that do not listen yet: connections are refused until this runs.
-        if self._sockets is not None:
+        if self._sockets is not None and not self._serving:
             self._serving = True
+            self._context = contextvars.copy_context()
 
     def forget(self) -> None:
         """Drop everything without callbacks (the run is over)."""

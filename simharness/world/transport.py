@@ -16,6 +16,7 @@ control, buffer limits, half-close, abort, extra info) that one class must imple
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 from asyncio.trsock import TransportSocket
 from typing import TYPE_CHECKING, Any
@@ -114,13 +115,13 @@ class Pipe:
             del self.buffer[:MAX_READ]
             self.delivered += len(chunk)
             self._drained()
-            receiver.feed(chunk)
+            receiver.reading_context.run(receiver.feed, chunk)
         elif self.reset:
             self.reset = False
-            receiver.reset_arrived()
+            receiver.reading_context.run(receiver.reset_arrived)
         elif self.eof and not self.eof_done and receiver.is_reading():
             self.eof_done = True
-            receiver.feed_eof()
+            receiver.reading_context.run(receiver.feed_eof)
         self.kick()
 
     def _drained(self) -> None:
@@ -155,6 +156,7 @@ class SimTransport(asyncio.Transport):
         self._eof_seen = False       # asyncio stops reading after EOF...
         self._broken = False         # ...so a reset then only shows on the next write
         self.lost = False            # connection_lost has been scheduled
+        self.reading_context = contextvars.copy_context()  # set again by start()
         self.lost_done = False
         incoming.receiver = self
         outgoing.sender = self
@@ -166,9 +168,16 @@ class SimTransport(asyncio.Transport):
 
     # ----- started by simnet once the protocol should hear about the connection -----
     def start(self, waiter: asyncio.Future[Any] | None = None) -> None:
-        """Call connection_made, then let pending bytes in (and wake the connecting task)."""
+        """Call connection_made, then let pending bytes in (and wake the connecting task).
+
+        As on the stock loop, connection_made runs in a copy of the context current now
+        (the server's for an accepted connection, the connecting task's for a client), and
+        every later read callback in one other copy taken now: never in the context of
+        the task that sent the bytes.
+        """
+        self.reading_context = contextvars.copy_context()
         try:
-            self._protocol.connection_made(self)
+            contextvars.copy_context().run(self._protocol.connection_made, self)
         except Exception as error:  # noqa: BLE001 - a protocol callback may raise anything; asyncio reports it
             self._fatal(error, "protocol.connection_made() failed")
         finally:
