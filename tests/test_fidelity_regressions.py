@@ -137,3 +137,35 @@ def test_a_thread_pool_runs_one_item_after_another(loop: asyncio.AbstractEventLo
 
         results.append(loop.run_until_complete(through_run_in_executor()))
     assert results == [0, 1, 2, 7]
+
+
+def test_a_signal_handler_runs_on_the_next_iteration(loop: asyncio.AbstractEventLoop) -> None:
+    """add_signal_handler works as on the stock loop: a signal the process sends itself
+    runs the handler after the callbacks already ready; removing it restores the default."""
+    import os
+    import signal
+
+    order: list[str] = []
+
+    async def main() -> tuple[bool, bool]:
+        got: asyncio.Future[None] = loop.create_future()
+        loop.add_signal_handler(signal.SIGUSR1, lambda: (order.append("handler"), got.set_result(None)))
+        loop.call_soon(order.append, "ready before")
+        os.kill(os.getpid(), signal.SIGUSR1)
+        order.append("after kill")
+        await got
+        return loop.remove_signal_handler(signal.SIGUSR1), loop.remove_signal_handler(signal.SIGUSR1)
+
+    assert loop.run_until_complete(main()) == (True, False)
+    assert order == ["after kill", "ready before", "handler"]
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+    with pytest.raises(RuntimeError, match="cannot be caught"):
+        loop.add_signal_handler(signal.SIGKILL, print)
+    with pytest.raises(ValueError, match="invalid signal number"):
+        loop.add_signal_handler(999, print)
+
+    async def coroutine_handler() -> None:
+        return None
+
+    with pytest.raises(TypeError):
+        loop.add_signal_handler(signal.SIGUSR2, coroutine_handler)

@@ -20,7 +20,7 @@ Mechanism only: which head completes next is the strategy's decision.
 
 from __future__ import annotations
 
-import threading
+from collections import deque
 from typing import Any
 
 
@@ -29,10 +29,12 @@ class PendingEvents:
 
     def __init__(self) -> None:
         self._events: list[Any] = []
-        # Posts from other threads land here first (under the lock); they join the
-        # pending list at the next decision point, when every thread is quiet.
-        self._arrivals: list[Any] = []  # appended under the lock: real posting order
-        self._lock = threading.Lock()
+        # Posts from other threads (and from signal handlers) land here first; they join
+        # the pending list at the next decision point, when every thread is quiet. A
+        # deque: its append and popleft are atomic, so no lock is needed, and none may
+        # be taken (a signal handler can run while the loop thread is in the middle of
+        # admitting arrivals).
+        self._arrivals: deque[Any] = deque()  # real posting order
 
     def __bool__(self) -> bool:
         return bool(self._events) or bool(self._arrivals)
@@ -45,15 +47,15 @@ class PendingEvents:
     def arrive(self, handle: Any, completion: bool) -> None:
         """A post from another thread; `completion` marks an executor work item's result."""
         handle.completion = completion
-        with self._lock:
-            self._arrivals.append(handle)
+        self._arrivals.append(handle)
 
     def admit_arrivals(self) -> None:
         """Move posts from threads into the pending list (call when threads are quiet)."""
         if not self._arrivals:
             return
-        with self._lock:
-            arrived, self._arrivals = self._arrivals, []
+        arrived: list[Any] = []
+        while self._arrivals:
+            arrived.append(self._arrivals.popleft())
         earlier = [h for h in self._events if getattr(h, "completion", None) is not None]
         ordered: list[Any] = []
         run: list[Any] = []  # consecutive completions: canonical order by actor

@@ -40,6 +40,7 @@ from simharness.engine.arrivals import PendingEvents
 from simharness.engine.awaits import await_point, describe_await
 from simharness.engine.executor import ThreadPerItemExecutor, posting_kind
 from simharness.engine.schedule import Decision, fingerprint
+from simharness.engine.signals import SignalMethods
 from simharness.engine.simtypes import SimFuture, SimTask
 from simharness.engine.strategies.base import FIFO_OPTION, Option
 from simharness.engine.threads import ThreadWatch
@@ -222,7 +223,7 @@ class DecidingSelector:
         pass
 
 
-class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
+class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
     """An asyncio event loop whose outside world is decided by `choose`.
 
     Mechanism only: it does not know which strategy decides, and it never formats
@@ -402,6 +403,17 @@ class ControlledLoop(WorldMethods, asyncio.BaseEventLoop):
         handle.key, handle.kind, handle.label, handle.decision = key, kind, label, None
         self._pending.add(handle)
         return handle
+
+    def post_from_signal(self, key: str, label: str, handle: asyncio.Handle) -> None:
+        """A delivered signal (any thread, even mid-bytecode of the loop thread): its
+        handler's run is an outside event, released by default at the next select."""
+        event = StepHandle(handle._callback, handle._args, self, handle._context)
+        event.key, event.kind, event.label, event.decision = key, "io", label, None
+        self._pending.arrive(event, completion=False)
+
+    def close(self) -> None:
+        self.remove_all_signal_handlers()
+        super().close()
 
     def checkpoint(self, label: str) -> Any:
         """An awaitable: the current task yields, and resumes when the strategy lets it.

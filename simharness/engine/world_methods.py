@@ -85,7 +85,6 @@ _UNSUPPORTED = {
     "sock_sendfile": "sendfile on a socket", "sock_recvfrom": "UDP", "sock_recvfrom_into": "UDP",
     "sock_sendto": "UDP", "create_datagram_endpoint": "UDP", "create_unix_server": "Unix sockets",
     "create_unix_connection": "Unix sockets", "connect_read_pipe": "pipes", "connect_write_pipe": "pipes",
-    "add_signal_handler": "signal handlers", "remove_signal_handler": "signal handlers",
     "sendfile": "sendfile", "start_tls": "TLS",
 }
 
