@@ -87,7 +87,8 @@ async def dispatch_run_set(specs: list[FlowSpec], concurrency: int, gather: Any,
 
 @sh.scenario(variants={"buggy": gather_bare, "fixed": gather_isolated},
              expect={"buggy": "fail", "fixed": "pass"},
-             bug={"kind": "assertion", "message": "run set aborted by .*sibling flows cancelled"})
+             bug={"kind": "assertion", "message": "run set aborted by .*sibling flows cancelled"},
+             deterministic=True)  # one flow's error always cancels its siblings
 async def gather_cancels_siblings(gather: Any) -> None:
     """Three flows, one with a missing executable: the report must list all three."""
     specs = [FlowSpec("login", "/usr/bin/python3"), FlowSpec("checkout", "/opt/ci/missing-python"),

@@ -176,7 +176,8 @@ def summary(run: dict[str, Result]) -> dict[str, Any]:
 
 @sh.scenario(variants={"buggy": run_suite_two_paths, "fixed": run_suite_one_path},
              expect={"buggy": "fail", "fixed": "pass"},
-             bug={"kind": "assertion", "message": "DivergenceError: parallelism .* diverges from parallelism 1"})
+             bug={"kind": "assertion", "message": "DivergenceError: parallelism .* diverges from parallelism 1"},
+             deterministic=True)  # a logic error: the parallel code path differs from the sequential one
 async def parallel_sequential_divergence(run_suite: SuiteRunner) -> None:
     """Run both suites with parallelism 1 and 3; results and counts must be identical."""
 

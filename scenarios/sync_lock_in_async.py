@@ -11,7 +11,13 @@ The seed's `get_tokens` holds the lock for a plain read with no await inside: th
 cannot block one event loop (variant `seed-read-only`, expected to pass). The hang needs
 a coroutine suspended *while holding* the lock, which is what `set_tokens` does here: it
 persists the new token (a slow write, modelled with `sh.checkpoint()`) under the lock.
-On plain `asyncio.run` the buggy variant hangs forever: that is the bug.
+On plain `asyncio.run` the buggy variant hangs forever when it meets the race: that is
+the bug.
+
+Intermittent, as in the seed ("deadlocks across parallel tests", "3/5 tests pass one
+run, 5/5 pass another"): flow B reads the token one conversation turn after flow A
+starts refreshing it, so in the default order (the stock run) A's persist is done and
+the lock free; the loop blocks only when the persist takes longer than B's turn.
 """
 
 from __future__ import annotations
@@ -84,9 +90,10 @@ class AsyncLockedStorage(SharedTokenStorage):
 StorageFactory = Callable[[str], SharedTokenStorage]
 
 
-async def _flow(storage: SharedTokenStorage, name: str, refresh: bool) -> Any:
+async def _flow(storage: SharedTokenStorage, name: str, refresh: bool, turns: int) -> Any:
     # Coroutine A refreshes the token, coroutine B reads it (seed 1.2's timeline).
-    await sh.checkpoint(f"{name} runs a conversation turn")
+    for turn in range(turns):
+        await sh.checkpoint(f"{name} runs conversation turn {turn + 1}")
     if refresh:
         await storage.set_tokens(OAuthToken(f"token-{name}"))
     return await storage.get_tokens()
@@ -101,7 +108,9 @@ async def _flow(storage: SharedTokenStorage, name: str, refresh: bool) -> Any:
 async def sync_lock_in_async(storage_cls: StorageFactory) -> None:
     """Two parallel flows share one token storage; both token calls must return."""
     storage = storage_cls("http://server")
-    got = await asyncio.gather(_flow(storage, "A", refresh=True), _flow(storage, "B", refresh=False))
+    # B reads after one more conversation turn than A: usually A has persisted by then.
+    got = await asyncio.gather(_flow(storage, "A", refresh=True, turns=1),
+                               _flow(storage, "B", refresh=False, turns=2))
     assert got[0] is not None and got[0].access_token == "token-A", f"flow A read back {got[0]}"
     assert storage.persisted == ["token-A"], (
         f"token storage lost a write: persisted {storage.persisted}")

@@ -108,6 +108,11 @@ def _traced(scenario: Scenario, variant: str, run: object, settings: RunSettings
     return result, log
 
 
+def _after_last(result: RunResult) -> tuple[int, float]:
+    """(step, time) just after a run's last step: when a checkpoint still pending at its end ends."""
+    return (result.trace[-1].index + 1, result.trace[-1].time) if result.trace else (1, 0.0)
+
+
 def _resumed(result: RunResult, posting: Posting) -> tuple[int, float] | None:
     """(step, virtual time) at which a posted checkpoint's task resumed."""
     for step in result.trace:
@@ -130,7 +135,8 @@ def _no_equivalent(key: str, label: str) -> str:
 
 def _held_back(result: RunResult, log: PostingLog) -> tuple[list[tuple[int, Posting]], list[str]]:
     """Checkpoints the schedule's decisions held back (with their end step), and other departures."""
-    spans = [(p, _resumed(result, p)) for p in log.postings]
+    # A checkpoint still pending when the run failed ends after its last step.
+    spans = [(p, _resumed(result, p) or _after_last(result)) for p in log.postings]
     held: dict[str, tuple[int, Posting]] = {}
     other: list[str] = []
     for decision in result.decision_log:
@@ -161,8 +167,7 @@ def _held_back(result: RunResult, log: PostingLog) -> tuple[list[tuple[int, Post
 
 
 def _durations(result: RunResult, log: PostingLog, planned: set[str], step_s: float) -> tuple[Delay, ...]:
-    # A planned checkpoint still pending when the run failed finishes after its last step.
-    last = (result.trace[-1].index + 1, result.trace[-1].time) if result.trace else (1, 0.0)
+    last = _after_last(result)  # a planned checkpoint still pending when the run failed
     ends = [(*(_resumed(result, posting) or last), posting) for posting in log.postings if posting.name in planned]
     ends.sort(key=lambda item: item[0])
     finished = [step for step, _, _ in ends]
@@ -187,7 +192,7 @@ def stock_timing(scenario: Scenario, variant: str, schedule: str, settings: RunS
     held, other = _held_back(original, log)
     plan = {posting.name: PlannedCheckpoint(posting.name, order, round(end_time - posting.time, 9))
             for order, (end_time, posting) in enumerate(
-                (_resumed(original, p)[1], p) for _, p in held)}  # type: ignore[index]
+                ((_resumed(original, p) or _after_last(original))[1], p) for _, p in held)}
     if not original.schedule.deviations:  # the stock order fails: the plan is the replay itself
         planned, plan_log = original, log
     else:
