@@ -27,6 +27,7 @@ from simharness.scenario import Scenario, scenario
 from simharness.engine.schedule import Decision, Schedule
 from simharness.explore.store import FailureStore
 from simharness.engine.strategies import Option, Strategy
+from simharness.world.hosts import Host, host
 
 __version__ = "0.1.0"
 
@@ -37,5 +38,5 @@ __all__ = [
     "Strategy", "TargetError", "TraceStep", "UnsupportedInSimulation", "assert_identical",
     "assert_same_as_sequential", "check_determinism", "explore_identical", "identical_outputs", "checkpoint",
     "explore", "explore_variant", "invariant", "load_file", "replay", "replay_lenient", "resolve", "resolve_one",
-    "run_schedule", "run_strategy", "scenario",
+    "run_schedule", "run_strategy", "scenario", "Host", "host",
 ]

@@ -26,10 +26,11 @@ _NO_ARGUMENT = object()
 #: Options `@scenario(...)` accepts, with the largest value each may take.
 _INT_OPTIONS = {"max_steps": 100_000_000, "max_faults": 100}
 _SECONDS_OPTIONS = {"max_time_s": 10 * 365 * 86_400.0, "settle_timeout_s": 86_400.0,
-                    "blocked_loop_s": 86_400.0, "process_settle_s": 3_600.0, "partition_s": 86_400.0}
+                    "blocked_loop_s": 86_400.0, "process_settle_s": 3_600.0, "partition_s": 86_400.0,
+                    "restart_s": 86_400.0}
 _BACKENDS = ("sim", "real")
 #: Network faults a scenario may let the explorer inject (`faults=`, see world/faults.py).
-FAULTS = ("refused", "reset", "stall", "partition")
+FAULTS = ("refused", "reset", "stall", "partition", "crash")
 KNOWN_OPTIONS = ("backends", "preemptive", "bug", "deterministic", "faults", *_INT_OPTIONS, *_SECONDS_OPTIONS)
 _FAILURE_KINDS = ("assertion", "exception", "task-exception", "invariant", "deadlock", "timeout",
                   "blocked-loop", "leak", "crash")

@@ -112,13 +112,17 @@ def delivery_alternatives(loop: ControlledLoop, pipe: Pipe) -> list[Alternative]
     specs = enabled(loop)
     if not specs or not pipe.buffer or pipe.server is None:
         return []
-    chosen = [name for name in ("reset", "stall", "partition") if _wanted(specs, name, pipe.server)]
+    chosen = [name for name in ("reset", "stall", "partition", "crash") if _wanted(specs, name, pipe.server)]
     after = f"after {pipe.delivered} byte{'' if pipe.delivered == 1 else 's'}"
     found: list[Alternative] = []
     if "reset" in chosen:
         found.append(("reset", f"{pipe.label}: reset {after} (fault)", _reset, (pipe,)))
     if "stall" in chosen:
         found.append(("stall", f"{pipe.label}: the receiver stops reading {after} (fault)", _stall, (pipe,)))
+    host = pipe.receiver.server.host if pipe.receiver is not None and pipe.receiver.server is not None else None
+    if "crash" in chosen and host is not None:
+        found.append(("crash", f"{pipe.label}: host {host.name} crashes before reading it, restarts "
+                      f"after {float(loop.scenario_options.get('restart_s', 1.0)):g} s (fault)", _crash, (pipe, host)))
     if "partition" in chosen and not pipe.held:
         seconds = float(loop.scenario_options.get("partition_s", DEFAULT_PARTITION_S))
         found.append(("partition", f"{pipe.label}: partitioned for {seconds:g} s {after} (fault)",
@@ -133,6 +137,11 @@ def _reset(pipe: Pipe) -> None:
     for end in (pipe.receiver, pipe.sender):
         if end is not None and not end.lost:
             end.reset_arrived()
+
+
+def _crash(pipe: Pipe, host: Any) -> None:
+    pipe.scheduled = False
+    host.crash()
 
 
 def _stall(pipe: Pipe) -> None:

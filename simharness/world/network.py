@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from simharness.errors import UnsupportedInSimulation
 from simharness.world import faults
 from simharness.world.faults import post_with_alternatives
+from simharness.world.hosts import current_host
 from simharness.world.sockets import SimSocket, sockaddr
 from simharness.world.transport import Connection, SimTransport
 
@@ -235,6 +236,9 @@ class SimServer(asyncio.AbstractServer):
         self._waiters: list[asyncio.Future[Any]] | None = []
         self._serving = False
         self._context = contextvars.copy_context()  # taken again when it starts serving
+        self.host = current_host()  # the host (world/hosts.py) whose code created it, if any
+        if self.host is not None:
+            self.host.servers.append(self)
         self._serving_forever_fut: asyncio.Future[Any] | None = None
         for sock in sockets:
             net.listen(sock, self)
@@ -282,6 +286,13 @@ class SimServer(asyncio.AbstractServer):
         if self._sockets is not None and not self._serving:
             self._serving = True
             self._context = contextvars.copy_context()
+
+    def crash(self) -> None:
+        """Its host died: the listener closes, the kernel closes each connection (the peer
+        sees end of file, then a reset for bytes the host had not read)."""
+        self.close()
+        for transport in list(self._clients):
+            transport.abort()
 
     def forget(self) -> None:
         """Drop everything without callbacks (the run is over)."""

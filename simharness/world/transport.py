@@ -344,6 +344,11 @@ class SimTransport(asyncio.Transport):
                 self._server.detach(self)
                 self._server = None
 
+    @property
+    def server(self) -> SimServer | None:
+        """The server that accepted this end (None for a client end)."""
+        return self._server
+
     def discard(self, notify: str) -> None:
         """End this side without protocol callbacks; tell the peer "eof", "reset" or ""."""
         self._closing = True
