@@ -175,3 +175,12 @@ def test_a_real_simulated_failure_carries_its_frames() -> None:
     recorded = FailureTarget("RuntimeError", "scenario blew up", (Frame("race.py", result.failure.frames[-1].line,
                                                                          "raises_itself"),))
     assert compare(recorded, result.failure).matched
+
+
+def test_a_stock_hang_matches_a_deadlock_only_where_the_same_tasks_wait() -> None:
+    hang = FailureTarget("", "1 of 1 copies still running after 8 s: Task-5 at pool.py:49", (), kind="timeout")
+    here = Failure("deadlock", "nothing can run and nothing is pending; blocked: Task-2 awaits Event.wait() at pool.py:49")
+    elsewhere = Failure("deadlock", "nothing can run and nothing is pending; blocked: main awaits Future at pool.py:60")
+    assert compare(hang, here).matched
+    assert compare(hang, elsewhere).differences == ("tasks wait elsewhere: pool.py:60",)
+    assert not compare(hang, Failure("leak", "1 task(s) still pending: Task-2 awaiting Event at pool.py:49")).matched

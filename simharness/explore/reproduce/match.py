@@ -46,7 +46,7 @@ from simharness.outcome import Failure, Frame
 FRAMES_COMPARED = 3
 #: Simulated kinds a stock-runtime hang may be.
 HANG_KINDS = ("deadlock", "timeout")
-_SPOT = re.compile(r"([\w.-]+\.py):(\d+)")
+_SPOT = re.compile(r"[\w.-]+\.py:\d+")
 _STDLIB = tuple(os.path.normpath(p) for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]})
 _OWN = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the simharness package
 # Another machine's standard library (CI): .../lib/python3.12/asyncio/tasks.py, Windows' Lib/.
