@@ -34,7 +34,8 @@ from pathlib import Path
 
 from simharness.discovery import load_directory, resolve_one
 from simharness.engine.realtime import perf_counter
-from simharness.explore.reproduce import SearchOptions, read_failures, reproduce_scenario
+from simharness.explore.reproduce import SearchOptions, compare, read_failures, reproduce_scenario
+from simharness.explore.runner import replay
 from simharness.stress import StressOptions, run_stress
 
 
@@ -130,8 +131,8 @@ def main() -> int:
         except Exception as error:  # noqa: BLE001 - no failure at all is a result too
             print(f"no real failure recorded: {error}")
             return 1
-    print(f"| scenario / variant | recorded failure | seen | reproduced | schedules | seconds |")
-    print("|---|---|---:|---|---:|---:|")
+    print("| scenario / variant | recorded failure | seen | reproduced | schedules | replay matches | seconds |")
+    print("|---|---|---:|---|---:|---|---:|")
     counts: list[int] = []
     for target in recorded:
         scenario = resolve_one(target.test_id, args.scenarios_dir)
@@ -139,11 +140,15 @@ def main() -> int:
         found = reproduce_scenario(scenario, target.variant, target,
                                    SearchOptions(runs=args.budget, seed=args.seed))
         spent = perf_counter() - started
-        if found.reproduced:
+        replayed = "-"
+        if found.reproduced and found.result is not None:
             counts.append(found.run_index)
+            # The printed schedule, replayed in this process, fails the recorded way again.
+            again = replay(scenario, target.variant, found.result.schedule.encode())
+            replayed = "yes" if again.failure is not None and compare(target, again.failure).matched else "NO"
         print(f"| {scenario.name} / {target.variant} | {target.describe()[:70]} | {target.seen}/{target.out_of} | "
               f"{'yes' if found.reproduced else 'no'} | {found.run_index if found.reproduced else found.runs} | "
-              f"{spent:.1f} |", flush=True)
+              f"{replayed} | {spent:.1f} |", flush=True)
     share = len(counts) / len(recorded)
     median = statistics.median(counts) if counts else float("nan")
     print(f"\n{len(recorded)} recorded failure(s), {len(counts)} reproduced ({share:.0%}), "
