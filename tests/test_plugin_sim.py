@@ -52,7 +52,7 @@ def test_failure_through_async_fixture_replays_and_has_junit_property(tester: py
     found = run(tester, "--sim", "--sim-seed", "5", "--junitxml", "junit.xml")
     found.assert_outcomes(failed=1, passed=1)
     output = found.stdout.str()
-    assert re.search(r"simharness: assertion at schedule \d+ of 20 \(strategy pct, test seed \d+\)", output)
+    assert re.search(r"simharness: assertion at schedule \d+ of 20 \(strategy portfolio, test seed \d+\)", output)
     assert "E       AssertionError: assert 'bob' == 'alice'" in output  # pytest's own traceback
     assert "steps that matter:" in output
     assert summary(output).startswith("simharness: 2 tests, ") and ", 1 failure, 0 unsupported" in output
