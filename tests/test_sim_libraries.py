@@ -80,3 +80,12 @@ def test_fix_survives_2000_schedules(file: str, name: str, racy: str, fixed: str
         [result] = sh.explore(scenario, [fixed], ExploreOptions(strategy=strategy, runs=1000, seed=11),
                               store=None)
         assert not result.failed and result.runs == 1000, result.failure
+
+
+def test_aiohttp_serves_a_file_through_loop_sendfile() -> None:
+    # web.FileResponse calls loop.sendfile: simulation runs asyncio's read-and-write
+    # fallback (executor reads, flow-controlled writes), never a refusal.
+    scenario = _scenario("aiohttp_static.py", "static-file")
+    for strategy in ("pct", "random"):
+        [result] = sh.explore(scenario, ["default"], ExploreOptions(strategy=strategy, runs=20), store=None)
+        assert not result.failed, result.failure

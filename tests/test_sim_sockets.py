@@ -39,7 +39,7 @@ def _in_simulation(body: Callable[[], Awaitable[Any]], strategy: str = "fifo", s
 
 @pytest.mark.parametrize("body", [raw_sockets.exchange_raw, raw_sockets.exchange_handed_sockets,
                                   raw_sockets.exchange_refused, raw_sockets.exchange_accepted_transport,
-                                  contexts.exchange_contexts],
+                                  contexts.exchange_contexts, raw_sockets.exchange_sendfile],
                          ids=lambda f: f.__name__)
 def test_same_results_as_real_sockets(body: Callable[[], Awaitable[Any]]) -> None:
     real = asyncio.run(body())  # type: ignore[arg-type]

@@ -77,15 +77,19 @@ class WorldMethods:
     async def connect_accepted_socket(self, protocol_factory: Any, sock: Any, **kwargs: Any) -> Any:
         return await self._world("connect_accepted_socket")(self, protocol_factory, sock, **kwargs)
 
+    async def sendfile(self, transport: Any, file: Any, offset: int = 0, count: int | None = None,
+                       *, fallback: bool = True) -> Any:
+        return await self._world("sendfile")(self, transport, file, offset, count, fallback=fallback)
+
 
 
 _UNSUPPORTED = {
     "add_reader": "raw file-descriptor readers", "add_writer": "raw file-descriptor writers",
     "remove_reader": "raw file-descriptor readers", "remove_writer": "raw file-descriptor writers",
-    "sock_sendfile": "sendfile on a socket", "sock_recvfrom": "UDP", "sock_recvfrom_into": "UDP",
+    "sock_recvfrom": "UDP", "sock_recvfrom_into": "UDP",
     "sock_sendto": "UDP", "create_datagram_endpoint": "UDP", "create_unix_server": "Unix sockets",
     "create_unix_connection": "Unix sockets", "connect_read_pipe": "pipes", "connect_write_pipe": "pipes",
-    "sendfile": "sendfile", "start_tls": "TLS",
+    "start_tls": "TLS",
 }
 
 

@@ -19,6 +19,7 @@ import asyncio
 import contextvars
 import errno
 from asyncio.trsock import TransportSocket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from simharness.world import faults
@@ -157,6 +158,8 @@ class SimTransport(asyncio.Transport):
         self._broken = False         # ...so a reset then only shows on the next write
         self.lost = False            # connection_lost has been scheduled
         self.reading_context = contextvars.copy_context()  # set again by start()
+        #: While loop.sendfile runs: told the buffer size instead of the protocol (world/sendfile.py).
+        self.flow_override: Callable[[int], None] | None = None
         self.lost_done = False
         incoming.receiver = self
         outgoing.sender = self
@@ -312,6 +315,9 @@ class SimTransport(asyncio.Transport):
     def update_flow(self) -> None:
         """Call pause_writing/resume_writing as the write buffer crosses the limits."""
         size = self.get_write_buffer_size()
+        if self.flow_override is not None:  # loop.sendfile holds the flow control
+            self.flow_override(size)
+            return
         try:
             if not self._writing_paused and size > self._high and not self.lost:
                 self._writing_paused = True
@@ -332,6 +338,8 @@ class SimTransport(asyncio.Transport):
         if self.lost:
             return
         self.lost = True
+        if self.flow_override is not None:
+            self.flow_override(-1)
         self._loop.call_soon(self._connection_lost, error)
 
     def _connection_lost(self, error: BaseException | None) -> None:
