@@ -31,7 +31,7 @@ _SECONDS_OPTIONS = {"max_time_s": 10 * 365 * 86_400.0, "settle_timeout_s": 86_40
 _BACKENDS = ("sim", "real")
 #: Network faults a scenario may let the explorer inject (`faults=`, see world/faults.py).
 FAULTS = ("refused", "reset", "stall", "partition", "crash")
-KNOWN_OPTIONS = ("backends", "preemptive", "bug", "deterministic", "faults", *_INT_OPTIONS, *_SECONDS_OPTIONS)
+KNOWN_OPTIONS = ("backends", "preemptive", "bug", "deterministic", "faults", "hosts", *_INT_OPTIONS, *_SECONDS_OPTIONS)
 _FAILURE_KINDS = ("assertion", "exception", "task-exception", "invariant", "deadlock", "timeout",
                   "blocked-loop", "leak", "crash")
 
@@ -104,6 +104,8 @@ def check_options(scenario: str, options: Mapping[str, Any]) -> dict[str, Any]:
             value = _bug_option(f"scenario {scenario}: option bug", value)
         elif key == "faults":
             value = check_faults(where, value)
+        elif key == "hosts":
+            value = _hosts_option(where, value)
         else:
             raise ScenarioLoadError(f"scenario {scenario}: unknown option {key!r} "
                                     f"(known: name, variants, expect, {', '.join(KNOWN_OPTIONS)})")
@@ -120,6 +122,24 @@ def check_faults(where: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, (tuple, list)) or not value:
         raise ScenarioLoadError(f"{where} must be a non-empty tuple of fault names ({', '.join(FAULTS)})")
     return tuple(dict.fromkeys(_fault_spec(where, item) for item in value))
+
+
+def _hosts_option(where: str, value: Any) -> dict[str, tuple[str, ...]]:
+    """`hosts=`: names the simulated network resolves, each to loopback addresses, in order."""
+    if not isinstance(value, Mapping) or not value:
+        raise ScenarioLoadError(f"{where} must map host names to tuples of loopback addresses")
+    table: dict[str, tuple[str, ...]] = {}
+    for name, addresses in value.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", name):
+            raise ScenarioLoadError(f"{where}: {name!r} is not a host name")
+        if isinstance(addresses, str):
+            addresses = (addresses,)
+        if not isinstance(addresses, (tuple, list)) or not addresses or not all(
+                isinstance(a, str) and (re.fullmatch(r"127(\.\d{1,3}){3}", a) or a == "::1") for a in addresses):
+            raise ScenarioLoadError(f"{where}: {name} must resolve to loopback addresses (127.x.x.x or ::1), "
+                                    f"the only hosts of the simulated network")
+        table[name.lower()] = tuple(dict.fromkeys(addresses))
+    return table
 
 
 def fault_target(spec: str) -> tuple[str, str | None, int | None]:

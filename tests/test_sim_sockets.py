@@ -76,3 +76,19 @@ def test_server_socket_items_pass_cpythons_trsock_checks() -> None:
     s = next(s for s in sh.load_file(FIXTURES / "raw_sockets.py") if s.name == "server-socket-items")
     result = sh.run_strategy(s, "default", make_strategy("fifo", seed=0, depth=3, bound=None))
     assert result.failure is None, result.failure
+
+
+def test_declared_host_names_resolve_to_their_loopback_addresses() -> None:
+    s = next(s for s in sh.load_file(FIXTURES / "named_hosts.py") if s.name == "named-hosts")
+    for seed in range(5):
+        result = sh.run_strategy(s, "default", make_strategy("random", seed=seed, depth=3, bound=None))
+        assert result.failure is None, result.failure
+
+
+@pytest.mark.parametrize("hosts", [{"db": "10.0.0.2"}, {"db": ()}, {"bad name!": "127.0.0.1"}, ["db"]])
+def test_bad_hosts_options_are_refused(hosts: object) -> None:
+    async def body() -> None:
+        pass
+
+    with pytest.raises(sh.ScenarioLoadError, match="hosts"):
+        sh.scenario(hosts=hosts)(body)

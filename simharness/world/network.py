@@ -25,17 +25,15 @@ import sys
 import weakref
 from asyncio.trsock import TransportSocket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from simharness.engine.loop import ControlledLoop
 from simharness.errors import UnsupportedInSimulation
 from simharness.world import faults
 from simharness.world.faults import post_with_alternatives
 from simharness.world.hosts import current_host
 from simharness.world.sockets import SimSocket, sockaddr
 from simharness.world.transport import Connection, SimTransport
-
-if TYPE_CHECKING:
-    from simharness.engine.loop import ControlledLoop
 
 __all__ = ["Connection", "Network", "SimServer", "create_connection", "create_server", "getaddrinfo", "network"]
 
@@ -425,6 +423,15 @@ def _filter(addresses: list[tuple[int, str]], family: int) -> list[tuple[int, st
     return chosen
 
 
+def _named(text: str) -> list[tuple[int, str]] | None:
+    """The addresses the scenario's `hosts=` option gives the name `text` (None: no such name)."""
+    loop = ControlledLoop.active
+    table = loop.scenario_options.get("hosts") if loop is not None else None
+    if not table or text.lower() not in table:
+        return None
+    return [(V4 if ":" not in address else V6, address) for address in table[text.lower()]]
+
+
 def server_addresses(host: Any, family: int) -> list[tuple[int, str]]:
     """(family, address) pairs a server binds for `host` (None / "" = every interface)."""
     hosts = [host] if host is None or isinstance(host, (str, bytes)) else list(host)
@@ -435,6 +442,8 @@ def server_addresses(host: Any, family: int) -> list[tuple[int, str]]:
             pairs = [(V4, "0.0.0.0"), (V6, "::")]
         elif text == "localhost":
             pairs = [(V4, "127.0.0.1"), (V6, "::1")]
+        elif (named := _named(text)) is not None:
+            pairs = named
         else:
             ip = _literal(text)
             if ip is None:
@@ -452,6 +461,9 @@ def connect_targets(host: Any, family: int) -> list[tuple[int, str]]:
     text = "localhost" if host is None else _host_text(host)
     if text == "localhost":
         return _filter([(V4, "127.0.0.1"), (V6, "::1")], family)
+    named = _named(text)
+    if named is not None:
+        return _filter(named, family)
     ip = _literal(text)
     if ip is None:
         raise _no_such_host(text)
@@ -587,6 +599,8 @@ async def getaddrinfo(loop: ControlledLoop, host: Any, port: Any, *, family: int
         ip = _literal(text)
         if text == "localhost":
             pairs = [(V4, "127.0.0.1"), (V6, "::1")]
+        elif (named := _named(text)) is not None:
+            pairs = named
         elif ip is None:
             raise _no_such_host(text)
         else:  # numeric addresses resolve without any network, as in the real world
