@@ -608,25 +608,26 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
                                  f"{self.steps} (t={self.time():g} s)")
 
     # ----- errors, detection and cleanup -------------------------------------------------
-    def call_exception_handler(self, context: dict[str, Any]) -> None:
-        if isinstance(context.get("exception"), (KeyboardInterrupt, SystemExit)):
-            return  # an interrupt of the run itself: the caller reports it (asyncio.run retrieves it too)
-        if self._exception_handler is not None or "task" in context or "future" in context:
-            # The user's handler decides, as on the stock loop; so does asyncio's default
-            # for a future's or task's report ("exception was never retrieved", "destroyed
-            # but it is pending"), which comes from garbage collection: logged, as on the
-            # stock loop, and never a finding (unretrieved task exceptions are found
-            # deterministically when the scenario ends).
-            task = context.get("future")  # a task's unretrieved exception is reported as a future's
-            if (isinstance(task, asyncio.Task) and task.get_loop() is self
-                    and context.get("exception") is not None
-                    and str(context.get("message", "")).endswith("exception was never retrieved")):
-                self._collected_unretrieved.append((task, context["exception"]))
-                if self.unretrieved_is_finding and self._exception_handler is None:
-                    return
-            super().call_exception_handler(context)
-            return
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        # Only asyncio's default changes here (its call_exception_handler stays asyncio's,
+        # so a handler the user sets, or a mock patched over the method, sees every
+        # report as on the stock loop). An error in a callback is the run's finding
+        # instead of a log line. A future's or task's report comes from garbage
+        # collection ("exception was never retrieved", "destroyed but it is pending"):
+        # logged as on the stock loop; a task's unretrieved exception is also the run's
+        # finding (then said once by the finding, not logged on every schedule).
         error = context.get("exception")
+        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+            return  # an interrupt of the run itself: the caller reports it (asyncio.run retrieves it too)
+        if "task" in context or "future" in context:
+            task = context.get("future")  # a task's unretrieved exception is reported as a future's
+            if (isinstance(task, asyncio.Task) and task.get_loop() is self and error is not None
+                    and str(context.get("message", "")).endswith("exception was never retrieved")):
+                self._collected_unretrieved.append((task, error))
+                if self.unretrieved_is_finding:
+                    return
+            super().default_exception_handler(context)
+            return
         message = context.get("message", "error in callback")
         if error is not None:
             message = f"{message}: {type(error).__name__}: {error}"
