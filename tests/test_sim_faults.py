@@ -178,6 +178,15 @@ def test_cli_refuses_bad_faults_with_one_line_and_exit_2(target: str, faults: st
     assert says in done.err and len(done.err.strip().splitlines()) == 1 and "Traceback" not in done.err
 
 
+def test_cli_refuses_a_fault_aimed_at_an_address_the_scenario_never_uses() -> None:
+    target = str(FILE.parent / "faults_misaimed.py")
+    done = run_cli("explore", target, "--runs", "3")
+    assert done.code == 2, done
+    assert "fault reset@127.0.0.1:9999: scenario aimed-elsewhere never connects to that address" in done.err
+    assert len(done.err.strip().splitlines()) == 1 and "Traceback" not in done.err
+    assert run_cli("explore", target, "--runs", "3", "--faults", "none").code == 0
+
+
 def test_cli_replay_line_carries_the_fault_selection() -> None:
     done = run_cli("explore", f"{FILE}::flaky-network", "--variant", "trusting", "--faults", "reset",
                    "--runs", "200")

@@ -31,6 +31,7 @@ from simharness.engine.schedule import Schedule, recorded_on
 from simharness.explore.serialize import exploration_document, replay_command, replay_document, to_jsonable
 from simharness.explore.store import FailureStore, StoreArg, StoreWarning
 from simharness.explore.shrink import MAX_REPLAYS, MAX_REPLAYS_LIMIT, shrink_schedule
+from simharness.explore.aimed import check_aimed_faults
 from simharness.engine.strategies import STRATEGY_NAMES, FifoStrategy
 from simharness.cli import render, scaling
 from simharness.cli.app import app
@@ -242,6 +243,8 @@ def explore_command(
     selection = _resolve(target, scenarios_dir)
     _check_faults(settings, list(selection.scenarios))
     plan = _plan(target, selection.scenarios, variant)
+    for scenario in selection.scenarios:  # an aimed fault must meet a connection it aims at
+        check_aimed_faults(scenario, [v for s, v in plan if s is scenario], settings)
     several = len(selection.scenarios) > 1
     custom_dir = scenarios_dir if scenarios_dir != DEFAULT_SCENARIOS_DIR and not _is_path_target(target) else None
 
