@@ -184,3 +184,10 @@ def test_a_stock_hang_matches_a_deadlock_only_where_the_same_tasks_wait() -> Non
     assert compare(hang, here).matched
     assert compare(hang, elsewhere).differences == ("tasks wait elsewhere: pool.py:60",)
     assert not compare(hang, Failure("leak", "1 task(s) still pending: Task-2 awaiting Event at pool.py:49")).matched
+
+
+def test_a_run_the_real_backend_had_to_kill_matches_any_simulated_hang() -> None:
+    killed = FailureTarget("", "run did not finish within --timeout 10 s: worker 28875 and its process group killed",
+                           (), kind="timeout")
+    assert compare(killed, Failure("timeout", "step budget of 200000 steps exceeded")).matched
+    assert not compare(killed, Failure("assertion", "AssertionError: x (at a.py:1)")).matched

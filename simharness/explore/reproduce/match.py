@@ -21,10 +21,11 @@ A run's failure *matches* a `FailureTarget` when all of these hold:
    (a `-rf` summary line) is matched on 1 and 2 alone; a stress-log target without a
    traceback compares the innermost frame its message names (`(at race.py:47)`).
 
-A hang on the stock runtime (the real backend's `timeout`, "copies still running ...: Task
-at f.py:49") matches a simulated `deadlock` or `timeout` whose message names every
-`file.py:LINE` where the recorded tasks waited: the virtual clock shows the same hang as a
-deadlock.
+A hang on the stock runtime (the real backend's `timeout`: "copies still running ...: Task
+at f.py:49", or "run did not finish within --timeout") matches a simulated `deadlock` or
+`timeout` whose message names every `file.py:LINE` where the recorded tasks waited (when
+the record names none, the kind alone): the virtual clock shows the same hang as a
+deadlock, or a run past its step budget.
 
 `compare` also scores how close a non-matching failure came (0 to 1) and says what
 differs, for the "not reproduced" report.
@@ -117,7 +118,7 @@ def _short_type(name: str) -> str:
 
 def _is_hang(target: FailureTarget) -> bool:
     """A stock-runtime run that never finished (the real backend's `timeout`: "still running")."""
-    return target.kind == "timeout" and "still running" in target.message
+    return target.kind == "timeout" and ("still running" in target.message or "did not finish" in target.message)
 
 
 def _same_kind(target: FailureTarget, seen: Observed) -> tuple[bool, str]:
