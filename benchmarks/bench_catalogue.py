@@ -16,6 +16,14 @@ For each scenario in `scenarios/` (or the NAMEs given) and each variant:
 
 Prints one markdown table. Scenarios declared `backends=("real",)` get no simulated
 columns.
+
+    PYTHONPATH=. python benchmarks/bench_catalogue.py --readme [NAME ...] [--seeds 10]
+        [--runs 1000] [--stock-runs 100] [--confirm-runs 20] [--timed-runs 20]
+
+prints the README's catalogue table instead (`catalogue_table.py`): per buggy variant,
+the stock failure rate, the default order, schedules to first failure (pct and random:
+median, max), the found failure confirmed on stock asyncio under its checkpoint
+durations, and the fixed variants under those durations; deterministic bugs apart.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # catalogue_table beside this file
 
 from simharness.discovery import load_directory, load_file  # noqa: E402
 from simharness.explore.runner import ExploreOptions, explore_variant  # noqa: E402
@@ -118,6 +127,28 @@ def stock(scenario: Scenario, variant: str, runs: int, budget_s: float) -> Stock
     return StockResult(last["runs"], last["failures"], runs, note)
 
 
+def readme(args: argparse.Namespace) -> int:
+    """The README's catalogue table, intermittent races first, deterministic bugs apart."""
+    from catalogue_table import Settings, markdown, rows  # beside this file
+
+    scenarios = [s for s in load_directory(args.scenarios_dir) if not args.names or s.name in args.names]
+    settings = Settings(args.seeds, args.runs, args.confirm_runs, args.timed_runs)
+    started = time.perf_counter()
+
+    def rate(scenario: Scenario, variant: str) -> str:
+        result = stock(scenario, variant, args.stock_runs, args.stock_budget)
+        if not result.runs:  # the first run never returned: the stock loop hangs (a deadlock, a blocked loop)
+            return f"hangs (no run returned within {args.stock_budget:g} s)"
+        return f"{result.cell()} ({result.failures / result.runs:.0%})"
+
+    intermittent, deterministic = rows(scenarios, settings, rate, lambda line: print(line, file=sys.stderr))
+    print(f"seeds 0..{args.seeds - 1}, at most {args.runs} schedules per seed; stock: {args.stock_runs} runs "
+          f"of plain asyncio.run; {args.confirm_runs} stock runs under the found timing, {args.timed_runs} per "
+          f"fixed variant ({time.perf_counter() - started:.0f} s)\n")
+    print("Intermittent races\n\n" + markdown(intermittent) + "\n\nDeterministic bugs\n\n" + markdown(deterministic))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--stock-worker"]:
@@ -132,7 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", default="random,pct")
     parser.add_argument("--stock-runs", type=int, default=10_000)
     parser.add_argument("--stock-budget", type=float, default=900.0, help="wall seconds per variant on the stock loop")
+    parser.add_argument("--readme", action="store_true", help="the README's catalogue table (see the docstring)")
+    parser.add_argument("--confirm-runs", type=int, default=20, help="--readme: stock runs under the found timing")
+    parser.add_argument("--timed-runs", type=int, default=20, help="--readme: fixed-variant runs under it")
     args = parser.parse_args(argv)
+    if args.readme:
+        return readme(args)
     strategies = [s for s in args.strategies.split(",") if s]
     scenarios = [s for s in load_directory(args.scenarios_dir) if not args.names or s.name in args.names]
     print(f"seeds 0..{args.seeds - 1}, at most {args.runs} schedules per seed; "

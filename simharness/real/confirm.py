@@ -86,8 +86,13 @@ def _give_up(message: str) -> None:
     os._exit(2)
 
 
+def new_watch() -> LoopWatch:
+    """The watchdog of stock runs in this process (create one, in the main thread, and reuse it)."""
+    return LoopWatch(_give_up)
+
+
 def confirm(scenario: Scenario, variant: str, schedule: str, *, runs: int = 20,
-            step_s: float | None = None) -> Confirmation:
+            step_s: float | None = None, watch: LoopWatch | None = None) -> Confirmation:
     """Run the failure of `schedule` on the stock runtime `runs` times under its durations.
 
     Raises `ConfigError` when `runs` is out of range, the schedule passes, or its failure
@@ -103,8 +108,7 @@ def confirm(scenario: Scenario, variant: str, schedule: str, *, runs: int = 20,
         raise ConfigError(f"nothing to confirm: {error}") from None
     if not timing.expressible:
         raise ConfigError(f"this failure has no stock equivalent: {timing.statement()}")
-    watch = LoopWatch(_give_up)
-    outcomes = run_under_timing(scenario, variant, timing.as_mapping(), runs, watch)
+    outcomes = run_under_timing(scenario, variant, timing.as_mapping(), runs, watch or new_watch())
     stock = tuple(StockRun(o.kind, o.message,
                            same_failure(scenario, variant, timing.kind, timing.message, o.kind, o.message))
                   for o in outcomes)
