@@ -11,11 +11,12 @@ May import: the engine and the foundations (`errors`, `outcome`, `scenario`).
 from __future__ import annotations
 
 from simharness.engine import seam
-from simharness.world import network, processes, sendfile, socket_api, sqlite  # noqa: F401  (sqlite registers itself)
+from simharness.world import (addresses, network, processes, sendfile, socket_api,  # noqa: F401
+                              sqlite)  # sqlite registers itself
 
 seam.register("create_server", network.create_server)
 seam.register("create_connection", network.create_connection)
-seam.register("getaddrinfo", network.getaddrinfo)
+seam.register("getaddrinfo", addresses.getaddrinfo)
 seam.register("sendfile", sendfile.sendfile)
 seam.register("subprocess_exec", processes.subprocess_exec)
 seam.register("subprocess_shell", processes.subprocess_shell)

@@ -1,15 +1,14 @@
 """The in-memory network of a simulated run: listeners, ports and connections.
 
-`ControlledLoop.create_server`, `.create_connection` and `.getaddrinfo` delegate here.
-Each loop gets one `Network` (created on first use and registered with
-`loop.add_source`, so it is torn down when the run ends). Only loopback exists:
-"127.0.0.1", "::1", "localhost" and the wildcard addresses for servers. Ports are
+`ControlledLoop.create_server` and `.create_connection` delegate here (addresses and
+`getaddrinfo`: `world/addresses.py`). Each loop gets one `Network` (created on first use
+and registered with `loop.add_source`, so it is torn down when the run ends). Ports are
 deterministic per run: port 0 on a server counts up from 40000, client ports from
 50000, in allocation order. Establishing a connection is an event the explorer
 schedules (key "conn-N>", the client->server stream); bytes travel as described in
-`simtransport`.
+`world/transport.py`.
 
-Longer than ~300 lines on purpose: listeners, port allocation, address resolution and
+Longer than ~300 lines on purpose: listeners, port allocation, the server object and
 the option checks of `create_server`/`create_connection` are one model of one host's
 network; split, each part would reach into the others' state.
 """
@@ -19,8 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import errno
-import ipaddress
-import socket
 import sys
 import weakref
 from asyncio.trsock import TransportSocket
@@ -30,18 +27,17 @@ from typing import Any
 from simharness.engine.loop import ControlledLoop
 from simharness.errors import UnsupportedInSimulation
 from simharness.world import faults
+from simharness.world.addresses import (LOOPBACK, V4, connect_targets, host_text, is_wildcard, port_number,
+                                        server_addresses)
 from simharness.world.faults import post_with_alternatives
 from simharness.world.hosts import current_host
 from simharness.world.sockets import SimSocket, sockaddr
 from simharness.world.transport import Connection, SimTransport
 
-__all__ = ["Connection", "Network", "SimServer", "create_connection", "create_server", "getaddrinfo", "network"]
+__all__ = ["Connection", "Network", "SimServer", "create_connection", "create_server", "network"]
 
-V4, V6 = socket.AF_INET, socket.AF_INET6
-LOOPBACK = {V4: "127.0.0.1", V6: "::1"}
 FIRST_SERVER_PORT = 40000
 FIRST_CLIENT_PORT = 50000
-_NO_NETWORK = "the simulated network has only loopback hosts"
 
 _networks: weakref.WeakKeyDictionary[Any, Network] = weakref.WeakKeyDictionary()
 
@@ -127,11 +123,11 @@ class Network:
                             f"(host, port{'' if family == V4 else '[, flowinfo, scope_id]'})")
         host = "0.0.0.0" if family == V4 else "::"
         if address[0] not in ("", None):
-            host = _host_text(address[0])
+            host = host_text(address[0])
         pairs = [p for p in server_addresses(host, 0) if p[0] == family]
         if not pairs:
             raise socket.gaierror(socket.EAI_ADDRFAMILY, "Address family for hostname not supported")
-        return self.bind(family, pairs[0][1], _port(address[1]))
+        return self.bind(family, pairs[0][1], port_number(address[1]))
 
     def bind(self, family: int, host: str, port: int) -> tuple[Any, ...]:
         """The address of a socket bound to (host, port); port 0 allocates one."""
@@ -141,7 +137,7 @@ class Network:
             for sock, _ in self.listening:
                 other_host, other_port = sock.address[:2]
                 if (sock.family == family and other_port == port
-                        and (other_host == host or _is_wildcard(host) or _is_wildcard(other_host))):
+                        and (other_host == host or is_wildcard(host) or is_wildcard(other_host))):
                     address = sockaddr(family, host, port)
                     raise OSError(errno.EADDRINUSE, f"error while attempting to bind on address "
                                   f"{address!r}: address already in use")
@@ -169,7 +165,7 @@ class Network:
         for sock, server in self.listening:
             bound_host, bound_port = sock.address[:2]
             if (sock.family == family and bound_port == port and server.is_serving()
-                    and (bound_host == host or _is_wildcard(bound_host))):
+                    and (bound_host == host or is_wildcard(bound_host))):
                 return server
         return None
 
@@ -372,110 +368,6 @@ def network(loop: ControlledLoop) -> Network:
     return net
 
 
-# ----- addresses ------------------------------------------------------------------------
-def _is_wildcard(host: str) -> bool:
-    return host in ("0.0.0.0", "::")
-
-
-def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-def _no_such_host(host: str) -> OSError:
-    return socket.gaierror(socket.EAI_NONAME, f"Name or service not known: {host!r} ({_NO_NETWORK})")
-
-
-def _host_text(host: Any) -> str:
-    if isinstance(host, bytes):
-        return host.decode("idna")
-    if not isinstance(host, str):
-        raise TypeError(f"host must be a str, not {type(host).__name__}")
-    return host
-
-
-def _port(port: Any) -> int:
-    if port is None:
-        return 0
-    if isinstance(port, bytes):
-        port = port.decode()
-    if isinstance(port, str):
-        if port.isdigit():
-            port = int(port)
-        else:
-            try:
-                return socket.getservbyname(port, "tcp")
-            except OSError:
-                raise socket.gaierror(socket.EAI_SERVICE, f"Servname not supported for ai_socktype: {port!r}") from None
-    if not isinstance(port, int) or isinstance(port, bool):
-        raise TypeError(f"port must be an int or a str, not {type(port).__name__}")
-    if not 0 <= port <= 65535:
-        raise OverflowError("port must be 0-65535.")
-    return port
-
-
-def _filter(addresses: list[tuple[int, str]], family: int) -> list[tuple[int, str]]:
-    chosen = [a for a in addresses if family in (0, a[0])]
-    if not chosen:
-        raise socket.gaierror(socket.EAI_ADDRFAMILY, "Address family for hostname not supported")
-    return chosen
-
-
-def _named(text: str) -> list[tuple[int, str]] | None:
-    """The addresses the scenario's `hosts=` option gives the name `text` (None: no such name)."""
-    loop = ControlledLoop.active
-    table = loop.scenario_options.get("hosts") if loop is not None else None
-    if not table or text.lower() not in table:
-        return None
-    return [(V4 if ":" not in address else V6, address) for address in table[text.lower()]]
-
-
-def server_addresses(host: Any, family: int) -> list[tuple[int, str]]:
-    """(family, address) pairs a server binds for `host` (None / "" = every interface)."""
-    hosts = [host] if host is None or isinstance(host, (str, bytes)) else list(host)
-    found: list[tuple[int, str]] = []
-    for item in hosts:
-        text = "" if item is None else _host_text(item)
-        if text == "":
-            pairs = [(V4, "0.0.0.0"), (V6, "::")]
-        elif text == "localhost":
-            pairs = [(V4, "127.0.0.1"), (V6, "::1")]
-        elif (named := _named(text)) is not None:
-            pairs = named
-        else:
-            ip = _literal(text)
-            if ip is None:
-                raise _no_such_host(text)
-            if not (ip.is_loopback or ip.is_unspecified):
-                raise OSError(errno.EADDRNOTAVAIL, f"error while attempting to bind on address "
-                              f"{(text, 0)!r}: cannot assign requested address ({_NO_NETWORK})")
-            pairs = [(V4 if ip.version == 4 else V6, str(ip))]
-        found.extend(p for p in pairs if p not in found)
-    return _filter(found, family)
-
-
-def connect_targets(host: Any, family: int) -> list[tuple[int, str]]:
-    """(family, address) pairs a client tries for `host`, in order."""
-    text = "localhost" if host is None else _host_text(host)
-    if text == "localhost":
-        return _filter([(V4, "127.0.0.1"), (V6, "::1")], family)
-    named = _named(text)
-    if named is not None:
-        return _filter(named, family)
-    ip = _literal(text)
-    if ip is None:
-        raise _no_such_host(text)
-    version = V4 if ip.version == 4 else V6
-    if ip.is_unspecified:  # Linux connects 0.0.0.0 / :: to the loopback interface
-        return _filter([(version, LOOPBACK[version])], family)
-    if not ip.is_loopback:
-        raise OSError(errno.ENETUNREACH, f"Connect call failed {sockaddr(version, str(ip), 0)[:1]}: "
-                      f"network is unreachable ({_NO_NETWORK})")
-    return _filter([(version, str(ip))], family)
-
-
 # ----- entry points called by ControlledLoop ---------------------------------------------
 def _check_options(loop: ControlledLoop, api: str, given: dict[str, Any], allowed: tuple[str, ...],
                    unsupported: dict[str, Callable[[Any], bool]]) -> None:
@@ -528,7 +420,7 @@ async def create_server(loop: ControlledLoop, protocol_factory: Callable[[], asy
 
 
 def _bind_all(net: Network, host: Any, port: Any, family: int) -> list[SimSocket]:
-    number = _port(port)
+    number = port_number(port)
     addresses = server_addresses(host, family)
     sockets: list[SimSocket] = []
     try:
@@ -559,14 +451,14 @@ async def create_connection(loop: ControlledLoop, protocol_factory: Callable[[],
         raise ValueError("host and port was not specified and no sock specified")
     family = int(kwargs.get("family", 0))
     targets = connect_targets(host, family)
-    number = _port(port)
+    number = port_number(port)
     local: tuple[int, str, int] | None = None
     if kwargs.get("local_addr") is not None:
         local_host, local_port = kwargs["local_addr"][:2]
         binds = [a for a in server_addresses(local_host, family) if a[0] == targets[0][0]]
         if not binds:
             raise OSError(errno.EINVAL, f"local_addr {kwargs['local_addr']!r} does not match the remote family")
-        local = (binds[0][0], binds[0][1], _port(local_port))
+        local = (binds[0][0], binds[0][1], port_number(local_port))
     connection = await network(loop).dial(targets, number, local)
     protocol = protocol_factory()
     transport = connection.attach_client(protocol)
@@ -583,33 +475,3 @@ async def start_transport(loop: ControlledLoop, transport: SimTransport) -> None
     except BaseException:
         transport.close()
         raise
-
-
-async def getaddrinfo(loop: ControlledLoop, host: Any, port: Any, *, family: int = 0, type: int = 0,
-                      proto: int = 0, flags: int = 0) -> list[tuple[Any, ...]]:
-    """`loop.getaddrinfo` for the simulated network: loopback names and numeric addresses only."""
-    if host is None and port is None:
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-    number = _port(port)
-    if host is None:
-        pairs = ([(V4, "0.0.0.0"), (V6, "::")] if flags & socket.AI_PASSIVE
-                 else [(V4, "127.0.0.1"), (V6, "::1")])
-    else:
-        text = _host_text(host)
-        ip = _literal(text)
-        if text == "localhost":
-            pairs = [(V4, "127.0.0.1"), (V6, "::1")]
-        elif (named := _named(text)) is not None:
-            pairs = named
-        elif ip is None:
-            raise _no_such_host(text)
-        else:  # numeric addresses resolve without any network, as in the real world
-            pairs = [(V4 if ip.version == 4 else V6, str(ip))]
-    kinds = ([(socket.SOCK_STREAM, socket.IPPROTO_TCP), (socket.SOCK_DGRAM, socket.IPPROTO_UDP),
-              (socket.SOCK_RAW, 0)] if type == 0
-             else [(type, proto or {socket.SOCK_STREAM: socket.IPPROTO_TCP,
-                                    socket.SOCK_DGRAM: socket.IPPROTO_UDP}.get(type, 0))])
-    return [(socket.AddressFamily(fam), socket.SocketKind(kind), kind_proto, "", sockaddr(fam, address, number))
-            for fam, address in _filter(pairs, family) for kind, kind_proto in kinds
-            if proto in (0, kind_proto)]
-

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from simharness.errors import UnsupportedInSimulation
-from simharness.world.network import Network, connect_targets, network, start_transport, _port
+from simharness.world.addresses import connect_targets, port_number
+from simharness.world.network import Network, network, start_transport
 from simharness.world.sockets import SimSocket
 from simharness.world.transport import KERNEL_BUFFER, Connection, SimTransport
 
@@ -216,7 +217,7 @@ async def sock_connect(loop: ControlledLoop, sock: Any, address: Any) -> None:
     local = None
     if found.getsockname()[1] != 0:
         local = (found.family, found.getsockname()[0], found.getsockname()[1])
-    connection = await network(loop).dial(targets, _port(address[1]), local)
+    connection = await network(loop).dial(targets, port_number(address[1]), local)
     found.attach(connection, server_side=False)
 
 
