@@ -59,42 +59,47 @@ def _real_only(log: Path, into: Path) -> None:
     into.write_text("\n".join(kept) + "\n")
 
 
-def _bugbench(args: argparse.Namespace) -> list[tuple[str, str, str, bool, int]]:
-    """(entry, recorded failure, seen, reproduced, schedules) for each installed buggy release."""
+def _bugbench_row(python: str, entry: Path, args: argparse.Namespace) -> tuple[str, str, str, str]:
+    """(recorded failure, seen, reproduced, schedules) of one bench entry, through the command line."""
+    environment = {**os.environ, "SIMHARNESS_STORE": "off"}
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run([python, "-m", "simharness", "stress", str(entry), "--backend", "real",
+                        "--runs", str(args.runs), "--concurrency", "1", "--noise", str(args.noise),
+                        "--load", str(args.load), "--timeout", "10", "--report-dir", folder],
+                       capture_output=True, text=True, timeout=1800, env=environment)
+        log = Path(folder) / "real-log.jsonl"
+        _real_only(Path(folder) / "stress-log.jsonl", log)
+        try:
+            done = subprocess.run([python, "-m", "simharness", "reproduce", "--failure", str(log), "--json",
+                                   "--runs", str(args.budget), "--seed", str(args.seed), "--no-store"],
+                                  capture_output=True, text=True, timeout=args.entry_timeout, env=environment)
+        except subprocess.TimeoutExpired:
+            return "(recorded)", "?", f"not within {args.entry_timeout:g} s", "-"
+    if done.returncode == 2:
+        if "no failed real run" in done.stderr:  # the race never happened for real
+            return "no failure on the stock runtime", f"0/{args.runs}", "-", "-"
+        return done.stderr.strip()[:70], "?", "error", "-"
+    document = json.loads(done.stdout)
+    recorded, result = document["recorded"], document["results"][0]
+    what = f"{recorded['exc_type'] or recorded['kind']}: {recorded['message']}"[:70]
+    return (what, f"{recorded['seen']}/{recorded['out_of']}", "yes" if result["reproduced"] else "no",
+            str(result["run_index"] or result["runs"]))
+
+
+def _bugbench(args: argparse.Namespace) -> None:
+    """One row per bench entry whose buggy release is installed, printed as it is measured."""
     here = Path(__file__).resolve().parent / "bugbench"
     sys.path.insert(0, str(here))
     from bugs import BUGS  # type: ignore[import-not-found]
     from install import installed, python_of  # type: ignore[import-not-found]
-    rows = []
-    environment = {**os.environ, "SIMHARNESS_STORE": "off"}
+    print("| entry | recorded failure (first of the log) | seen | reproduced | schedules |")
+    print("|---|---|---:|---|---:|")
     for bug in BUGS:
         if not installed(bug.package, bug.buggy):
             print(f"skipped {bug.name}: {bug.package} {bug.buggy} not installed", file=sys.stderr)
             continue
-        python = str(python_of(bug.package, bug.buggy))
-        with tempfile.TemporaryDirectory() as folder:
-            subprocess.run([python, "-m", "simharness", "stress", str(here / bug.file), "--backend", "real",
-                            "--runs", str(args.runs), "--concurrency", "1", "--noise", str(args.noise),
-                            "--load", str(args.load), "--timeout", "10", "--report-dir", folder],
-                           capture_output=True, text=True, timeout=1800, env=environment)
-            log = Path(folder) / "real-log.jsonl"
-            _real_only(Path(folder) / "stress-log.jsonl", log)
-            done = subprocess.run([python, "-m", "simharness", "reproduce", "--failure", str(log), "--json",
-                                   "--runs", str(args.budget), "--seed", str(args.seed), "--no-store"],
-                                  capture_output=True, text=True, timeout=1800, env=environment)
-        if done.returncode == 2:
-            if "no failed real run" in done.stderr:  # the race never happened for real: a row of its own
-                rows.append((f"{bug.name} ({bug.package} {bug.buggy})", "no failure on the stock runtime",
-                             f"0/{args.runs}", False, 0))
-            else:
-                print(f"{bug.name}: {done.stderr.strip()}", file=sys.stderr)
-            continue
-        document = json.loads(done.stdout)
-        recorded, (result,) = document["recorded"], document["results"][:1]
-        what = f"{recorded['exc_type'] or recorded['kind']}: {recorded['message']}"[:70]
-        rows.append((f"{bug.name} ({bug.package} {bug.buggy})", what, f"{recorded['seen']}/{recorded['out_of']}",
-                     bool(result["reproduced"]), int(result["run_index"] or result["runs"])))
-    return rows
+        cells = _bugbench_row(str(python_of(bug.package, bug.buggy)), here / bug.file, args)
+        print(f"| {bug.name} ({bug.package} {bug.buggy}) | " + " | ".join(cells) + " |", flush=True)
 
 
 def main() -> int:
@@ -107,14 +112,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scenarios-dir", default="scenarios")
     parser.add_argument("--bugbench", action="store_true", help="the real-bug bench entries instead")
+    parser.add_argument("--entry-timeout", type=float, default=900.0, help="--bugbench: seconds per reproduce")
     args = parser.parse_args()
     if args.bugbench:
-        rows = _bugbench(args)
-        print("| entry | recorded failure (first of the log) | seen | reproduced | schedules |")
-        print("|---|---|---:|---|---:|")
-        for name, what, seen, reproduced, schedules in rows:
-            verdict = ("yes" if reproduced else "no") if schedules else "-"
-            print(f"| {name} | {what} | {seen} | {verdict} | {schedules or '-'} |")
+        _bugbench(args)
         return 0
     targets = tuple(args.targets) or _catalogue(args.scenarios_dir)
     with tempfile.TemporaryDirectory() as folder:
