@@ -156,12 +156,13 @@ def _held_back(result: RunResult, log: PostingLog) -> tuple[list[tuple[int, Post
                  for step in result.trace if step.decision is not None}
     grown = True
     while grown:
-        # (step it ran, the select that released it): posted before that select means pending.
-        finished = [(step, select_of.get(step, step)) for step, _ in held.values()]
+        # Posted before a slow one's continuation ran (an over-approximation where both were
+        # released by one select: slowing this one too keeps the order robust).
+        finished = [step for step, _ in held.values()]
         slower = {posting.name: (end[0], posting) for posting, end in spans
                   if posting.name not in held
-                  and any(posting.step < select < end[0] and step < end[0] and select != select_of.get(end[0], -1)
-                          for step, select in finished)}
+                  and any(posting.step < f < end[0] and select_of.get(f) != select_of.get(end[0], -1)
+                          for f in finished)}
         held.update(slower)
         grown = bool(slower)
     return sorted(held.values(), key=lambda item: item[0]), other
