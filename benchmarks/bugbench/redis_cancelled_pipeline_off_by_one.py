@@ -14,50 +14,21 @@ is the real redis-py. Oracle: every GET returns the value of its own key.
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 from redis.asyncio import Redis
 
 import simharness as sh
 
-
-async def read_command(reader: asyncio.StreamReader) -> list[bytes]:
-    """One RESP array of bulk strings, as redis-py sends commands."""
-    header = await reader.readline()
-    if not header:
-        raise EOFError
-    parts = []
-    for _ in range(int(header[1:].strip())):
-        size = int((await reader.readline())[1:].strip())
-        parts.append((await reader.readexactly(size + 2))[:-2])
-    return parts
-
-
-async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: dict[bytes, bytes]) -> None:
-    """A tiny key-value server speaking RESP2: GET, SET and anything else answered +OK."""
-    try:
-        while True:
-            command = await read_command(reader)
-            name = command[0].upper()
-            if name == b"GET":
-                await sh.checkpoint("the server looks the key up")  # a lookup of unknown duration
-                value = data.get(command[1])
-                writer.write(b"$-1\r\n" if value is None else b"$%d\r\n%s\r\n" % (len(value), value))
-            else:
-                if name == b"SET":
-                    data[command[1]] = command[2]
-                writer.write(b"+OK\r\n")
-            await writer.drain()
-    except (EOFError, ConnectionError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        writer.close()
+sys.path.append(str(Path(__file__).parent))  # for the shared RESP server beside this file
+from _resp_server import start  # noqa: E402
 
 
 @sh.scenario
 async def redis_cancelled_pipeline_off_by_one() -> None:
     data: dict[bytes, bytes] = {}
-    server = await asyncio.start_server(lambda r, w: serve(r, w, data), "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    server, port = await start(data)
     client = Redis(host="127.0.0.1", port=port, max_connections=1)
     try:
         await client.set("foo", "foo")
