@@ -23,8 +23,8 @@ A run's failure *matches* a `FailureTarget` when all of these hold:
 
 A hang on the stock runtime (the real backend's `timeout`: "copies still running ...: Task
 at f.py:49", or "run did not finish within --timeout") matches a simulated `deadlock` or
-`timeout` whose message names every `file.py:LINE` where the recorded tasks waited (when
-the record names none, the kind alone): the virtual clock shows the same hang as a
+`timeout` whose message names every `file.py:LINE` where the recorded tasks waited, among
+the files both name (when they name no file in common, the kind alone): the virtual clock shows the same hang as a
 deadlock, or a run past its step budget.
 
 `compare` also scores how close a non-matching failure came (0 to 1) and says what
@@ -134,7 +134,11 @@ def _same_message(target: FailureTarget, seen: Observed) -> tuple[float | None, 
     """(closeness of the messages, or None when they cannot be held to each other; a difference)."""
     if _is_hang(target):
         # The messages differ in form; both name where the tasks wait (`file.py:LINE`).
-        waiting, blocked = set(_SPOT.findall(target.message)), set(_SPOT.findall(seen.message))
+        blocked = set(_SPOT.findall(seen.message))
+        # Only places in files both name are compared: the stock runtime names a task's
+        # innermost frame outside asyncio (it may be a library's), the simulation its own.
+        files = {spot.rsplit(":", 1)[0] for spot in blocked}
+        waiting = {spot for spot in _SPOT.findall(target.message) if spot.rsplit(":", 1)[0] in files}
         if not waiting:
             return None, ""
         covered = len(waiting & blocked) / len(waiting)
