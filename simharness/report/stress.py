@@ -42,9 +42,10 @@ def _verdicts(document: dict[str, Any], results: Sequence[dict[str, Any]]) -> st
         state = "good" if verdict.get("ok") else ("neutral" if verdict.get("verdict") == "skipped" else "bad")
         rows.append([esc(verdict.get("scenario")), esc(verdict.get("variant")), esc(verdict.get("expect")),
                      esc(_cell(by_key.get((*key, "sim")))), esc(_cell(by_key.get((*key, "real")))),
+                     esc(_cell(by_key.get((*key, "timed")))),
                      tag("span", esc(verdict.get("verdict")), cls=f"verdict {state}"), esc(verdict.get("reason"))])
-    return table(("scenario", "variant", "expect", "sim", "real failures", "verdict", "reason"), rows,
-                 data_table="verdicts")
+    return table(("scenario", "variant", "expect", "sim", "real failures", "under the found timing", "verdict",
+                  "reason"), rows, data_table="verdicts")
 
 
 def _outcomes(result: dict[str, Any]) -> str:
