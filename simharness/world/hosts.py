@@ -1,8 +1,9 @@
 """Hosts: a server process of the scenario, which the `crash` fault may crash and restart.
 
 `async with sh.host("db", start_db):` runs `start_db()` (a coroutine that starts the
-host's servers and returns; the state it makes is the process's memory) in a context of
-its own; every server it creates belongs to the host. With `faults=("crash",)` the
+host's servers and returns, optionally returning them; the state it makes is the
+process's memory) in a context of its own; every server it creates belongs to the host,
+and leaving the block closes them (on the real backend, the ones it returned). With `faults=("crash",)` the
 explorer may crash the host instead of delivering bytes to one of its connections
 (`world/faults.py`): as when a process dies, its listening sockets close (new
 connections are refused until it restarts) and the kernel closes its connections (each
@@ -46,6 +47,7 @@ class Host:
         self.name = name
         self._start = start
         self.servers: list[Any] = []  # SimServers its code created (simulation only)
+        self._returned: list[Any] = []  # servers start() returned (closed at exit, on either backend)
         self.crashes = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
@@ -61,7 +63,7 @@ class Host:
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
                         traceback: TracebackType | None) -> None:
         self._stopped = True  # a restart still pending does not happen
-        for server in self.servers:
+        for server in [*self.servers, *(s for s in self._returned if s not in self.servers)]:
             server.close()
 
     def _launch(self) -> asyncio.Task[Any]:
@@ -71,7 +73,10 @@ class Host:
         return self._loop.create_task(self._run_start(), name=f"host {self.name} start", context=context)
 
     async def _run_start(self) -> None:
-        await self._start()
+        started = await self._start()
+        if isinstance(started, asyncio.AbstractServer):
+            started = [started]
+        self._returned = [s for s in started or () if isinstance(s, asyncio.AbstractServer)]
 
     def crash(self) -> None:
         """The process dies: its sockets close as the kernel closes them; it restarts later."""
