@@ -64,7 +64,8 @@ def install(package: str, version: str) -> str | None:
         return f"venv creation failed: {(error.stderr or '').strip().splitlines()[-1:]}"
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.startswith("ERROR")]
-        return (lines or done.stderr.strip().splitlines()[-1:] or ["pip failed"])[0]
+        # pip's "(from versions: ...)" lists every release: the requirement is enough.
+        return (lines or done.stderr.strip().splitlines()[-1:] or ["pip failed"])[0].split(" (from versions:")[0]
     if not installed(package, version):
         return f"installed, but the venv does not import {package} {version}"
     return None
