@@ -15,8 +15,9 @@ In the controlled modes every loop the tests make is a `ControlledLoop`:
 * `asyncio.BaseEventLoop()` built directly (test_pep492);
 * `test_utils.TestLoop(gen)`, the test suite's own virtual-time loop that most of
   test_futures and test_tasks run on (`self.new_test_loop()`): the controlled loop takes
-  its place, and the time generator `gen` is ignored (the controlled loop jumps to the
-  next deadline when nothing is ready, which is what those generators script);
+  its place and follows the time generator `gen` as TestLoop does (after each iteration
+  every new deadline is sent to `gen`, which asserts on it, and the clock moves by what
+  it yields);
 * `asyncio.SelectorEventLoop(selector)` (test_events' `EventLoopTestsMixin` classes).
 
 `fifo` always chooses option 0 (the stock order). `random` gives loop number n (counted
@@ -54,6 +55,28 @@ def _alarm(signum, frame):
 
 
 signal.signal(signal.SIGALRM, _alarm)
+_real_signal, _real_getsignal = signal.signal, signal.getsignal
+
+
+def _guarded_signal(signum, handler):
+    """`signal.signal`, except that SIGALRM is never left at its default (which ends the
+    process): test_events' signal tests set a real interval timer and remove their
+    handler afterwards, and a test that fails (in either mode) may take the alarm after
+    that. The harness's own alarm handler stays in place instead (the next test's
+    `alarm()` cancels the stray timer); getsignal still answers SIG_DFL."""
+    if signum == signal.SIGALRM and handler == signal.SIG_DFL:
+        previous = _real_signal(signum, _alarm)
+        return signal.SIG_DFL if previous is _alarm else previous
+    previous = _real_signal(signum, handler)
+    return signal.SIG_DFL if signum == signal.SIGALRM and previous is _alarm else previous
+
+
+def _guarded_getsignal(signum):
+    handler = _real_getsignal(signum)
+    return signal.SIG_DFL if signum == signal.SIGALRM and handler is _alarm else handler
+
+
+signal.signal, signal.getsignal = _guarded_signal, _guarded_getsignal
 
 if mode != "stock":
     from simharness.engine.loop import ControlledLoop
@@ -123,7 +146,49 @@ if mode != "stock":
 
         asyncio.SafeChildWatcher = _UnattachedWatcher
 
-    _utils.TestLoop = FidelityLoop
+    class TestLoopStandIn(FidelityLoop):
+        """Stands for `test_utils.TestLoop(gen)`, with its scripted clock.
+
+        TestLoop's generator is the test's script of time: after each iteration, for every
+        deadline registered in it, TestLoop sends the deadline to `gen` (which asserts on
+        it) and moves its clock by what `gen` yields. The stand-in does the same on top of
+        the controlled loop's own clock (which only jumps when nothing is ready, to a
+        deadline the script has not reached), and, as TestLoop, checks on close that the
+        script ran to its end.
+        """
+
+        def __init__(self, gen=None):
+            super().__init__()
+            self._check_on_close = gen is not None
+            if gen is None:
+                def gen():
+                    yield
+            self._gen = gen()
+            next(self._gen)
+            self._timers_this_round = []
+
+        def call_at(self, when, callback, *args, context=None):
+            if hasattr(self, "_timers_this_round"):
+                self._timers_this_round.append(when)
+            return super().call_at(when, callback, *args, context=context)
+
+        def _run_once(self):
+            super()._run_once()
+            for when in self._timers_this_round:
+                self.advance_time(self._gen.send(when))
+            self._timers_this_round = []
+
+        def close(self):
+            super().close()
+            if self._check_on_close:
+                try:
+                    self._gen.send(0)
+                except StopIteration:
+                    pass
+                else:
+                    raise AssertionError("Time generator is not finished")
+
+    _utils.TestLoop = TestLoopStandIn
 
 suite = unittest.defaultTestLoader.loadTestsFromName("test.test_asyncio." + module)
 
@@ -141,6 +206,9 @@ class Collect(unittest.TestResult):
 
     def startTest(self, test):
         super().startTest(test)
+        # Re-installed per test: test_events' signal tests leave SIGALRM at its default
+        # (remove_signal_handler restores SIG_DFL), which would kill this process.
+        signal.signal(signal.SIGALRM, _alarm)
         signal.alarm(TEST_WALL_S)
         self._mark = len(created)
         self.tests[test.id()] = {"outcome": "pass"}

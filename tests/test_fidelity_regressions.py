@@ -169,3 +169,17 @@ def test_a_signal_handler_runs_on_the_next_iteration(loop: asyncio.AbstractEvent
 
     with pytest.raises(TypeError):
         loop.add_signal_handler(signal.SIGUSR2, coroutine_handler)
+
+
+def test_debug_source_tracebacks_end_in_the_callers_frame(loop: asyncio.AbstractEventLoop) -> None:
+    """D4: in debug mode each handle's source traceback ends at the line that made it."""
+    import sys
+
+    loop.set_debug(True)
+    here = sys._getframe().f_code.co_name
+    for make in (lambda: loop.call_soon(print), lambda: loop.call_soon_threadsafe(print),
+                 lambda: loop.call_later(0, print), lambda: loop.call_at(loop.time(), print)):
+        handle = make()
+        filename, _line, function = handle._source_traceback[-1][:3]
+        assert (filename, function) == (__file__, "<lambda>"), here
+        handle.cancel()

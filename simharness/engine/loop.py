@@ -444,7 +444,15 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
     def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any,
                              context: Any = None) -> asyncio.Handle:
         if self._thread_id is None or threading.get_ident() == self._thread_id:
-            return self.call_soon(callback, *args, context=context)
+            # As asyncio's own call_soon_threadsafe (not through call_soon, whose frame
+            # would end a debug-mode source traceback instead of the caller's).
+            self._check_closed()
+            if self._debug:
+                self._check_callback(callback, "call_soon_threadsafe")
+            handle = self._call_soon(callback, args, context)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+            return handle
         handle = StepHandle(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
