@@ -33,3 +33,48 @@ def test_refused_api_is_not_stored(tmp_path: Path) -> None:
     assert done.returncode == 2
     stored = [p for p in (tmp_path / "store").rglob("*") if p.is_file()] if (tmp_path / "store").exists() else []
     assert not any("udp-socket" in p.read_text(errors="replace") for p in stored)
+
+
+def test_a_connection_to_a_real_server_is_unsupported_not_refused() -> None:
+    """A real server the test started (here a listening socket of this process) is outside
+    the simulated network: connecting to it is refused as unsupported (no verdict), never
+    a ConnectionRefusedError that the stock loop would not raise; a port nobody listens
+    on is still refused as on the stock loop."""
+    import asyncio
+    import socket
+
+    import simharness  # noqa: F401  (the simulated world)
+    from simharness.engine.loop import ControlledLoop
+    from simharness.errors import UnsupportedInSimulation
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        async def connect(to_port: int) -> None:
+            await asyncio.open_connection("127.0.0.1", to_port)
+
+        stock = asyncio.new_event_loop()
+        try:
+            stock.run_until_complete(connect(port))  # the stock loop reaches the real server
+        finally:
+            stock.close()
+        loop = ControlledLoop(choose=lambda options: 0)
+        try:
+            with pytest.raises(UnsupportedInSimulation, match="real server"):
+                loop.run_until_complete(connect(port))
+            assert loop.unsupported is not None
+        finally:
+            loop.drain()
+            loop.close()
+    with socket.socket() as probe:  # a port with no listener anywhere
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    loop = ControlledLoop(choose=lambda options: 0)
+    try:
+        with pytest.raises(ConnectionRefusedError):
+            loop.run_until_complete(connect(free_port))
+    finally:
+        loop.drain()
+        loop.close()

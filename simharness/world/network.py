@@ -31,6 +31,7 @@ from simharness.world.addresses import (LOOPBACK, V4, connect_targets, host_text
                                         server_addresses)
 from simharness.world.faults import post_with_alternatives
 from simharness.world.hosts import current_host
+from simharness.world.real_listeners import real_listener_on
 from simharness.world.sockets import SimSocket, sockaddr
 from simharness.world.transport import Connection, SimTransport
 
@@ -199,6 +200,13 @@ class Network:
                 break
         else:
             family, host = targets[0]
+            if (host.startswith("127.") or host == "::1") and real_listener_on(port):
+                future.set_exception(self.loop.refuse(UnsupportedInSimulation(
+                    "a connection to a real server",
+                    f"{sockaddr(family, host, port)[:2]} is served by a real socket outside the simulated "
+                    "network (a server the test started in a thread or process): run this test on the "
+                    "stock loop")))
+                return
             future.set_exception(OSError(errno.ECONNREFUSED, f"Connect call failed {sockaddr(family, host, port)}"))
             return
         if local is not None:
