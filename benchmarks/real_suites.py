@@ -186,7 +186,7 @@ def markdown(rows: list[dict]) -> str:
     for row in rows:
         lines.append(f"| {row['project']} {row['version']} | {row['tests']} | {row['passed_stock']} | "
                      f"{row.get('passed_sim1', '-')} | {row.get('passed_sim20', '-')} | "
-                     f"{sum(len(d) for d in row['differences'].values())} |")
+                     f"{len(set().union(*row['differences'].values()))} |")  # distinct tests
     return "\n".join(lines)
 
 
