@@ -42,6 +42,8 @@ BUGS: tuple[Bug, ...] = (
         "https://github.com/agronholm/anyio/issues/387 (fix: PR #388)"),
     Bug("anyio_lock_native_cancel_in_acquire", "anyio", "3.4.0", "3.5.0",
         "https://github.com/agronholm/anyio/issues/398 (fix: PR #399)"),
+    Bug("anyio_start_cancelled_before_started", "anyio", "4.3.0", "4.4.0",
+        "https://github.com/agronholm/anyio/issues/706 (fix: PR #707, commit e024e920)"),
     Bug("async_lru_evicted_while_pending", "async-lru", "2.0.2", "2.0.3",
         "https://github.com/aio-libs/async-lru/issues/480"),
     Bug("async_lru_clear_while_pending", "async-lru", "2.0.3", "2.0.4",
