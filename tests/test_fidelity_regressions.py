@@ -183,3 +183,19 @@ def test_debug_source_tracebacks_end_in_the_callers_frame(loop: asyncio.Abstract
         filename, _line, function = handle._source_traceback[-1][:3]
         assert (filename, function) == (__file__, "<lambda>"), here
         handle.cancel()
+
+
+def test_closing_the_transport_kills_a_child_before_it_sees_end_of_file(
+        loop: asyncio.AbstractEventLoop) -> None:
+    """transport.close() kills a running child before its stdin is really closed (the
+    descriptor closes on the next iteration, as asyncio's pipe transport does), so a
+    child that would exit on end of file is killed: return code -SIGKILL every time."""
+    import signal
+
+    codes = []
+    for _ in range(5):
+        transport, recorder = _start(loop)
+        transport.close()
+        loop.run_until_complete(asyncio.wait_for(recorder.finished, 10))
+        codes.append(transport.get_returncode())
+    assert codes == [-signal.SIGKILL] * 5

@@ -222,17 +222,22 @@ class ChildTransport(asyncio.SubprocessTransport):
     def _close_stdin(self, error: BaseException | None) -> None:
         if self.stdin_fd is None:
             return
-        self.stdin_fd = None
+        self.stdin_fd = None  # nothing more is written
+        self.pipes[0].close()
+        # As asyncio's pipe transport: the descriptor is closed on the next iteration
+        # (its connection_lost), and the loss reported on the one after (the subprocess
+        # transport's own call_soon). So `transport.close()` kills a running child before
+        # it can see end of file on stdin and exit by itself.
+        loop = self.source.loop
+        loop.call_soon(self._release_stdin, error)
+
+    def _release_stdin(self, error: BaseException | None) -> None:
         assert self.proc.stdin is not None
         try:
             self.proc.stdin.close()
         except OSError:
             pass
-        self.pipes[0].close()
-        # Closing our end is the loop's own act: reported two iterations later, as by
-        # asyncio's pipe transport (its connection_lost, then the subprocess transport's
-        # own call_soon of pipe_connection_lost).
-        self._lost_soon(0, error)
+        self.source.loop.call_soon(self._pipe_lost, 0, error)
 
     def close_read(self, number: int) -> None:
         """The parent closed its end of stdout/stderr: nothing more is read from it."""
