@@ -1,12 +1,9 @@
 """The transports of a real child process under the controlled loop.
 
 `ChildTransport` is the `asyncio.SubprocessTransport` a `SubprocessProtocol` (and so
-`asyncio.subprocess.Process`) talks to; `ReadPipe` / `WritePipe` are its stdout,
-stderr and stdin. They hold the child's raw state; `simproc.ChildSource` decides
-when what they read is delivered (see its docstring).
-
-Just over ~300 lines: the subprocess transport interface plus three pipes, kept together
-because they share the child's file descriptors and reaping.
+`asyncio.subprocess.Process`) talks to; its pipes (`process_pipes`) are its stdout,
+stderr and stdin. It holds the child's raw state; `processes.ChildSource` decides
+when what it reads is delivered (see its docstring).
 """
 
 from __future__ import annotations
@@ -19,6 +16,7 @@ import subprocess
 import time
 from typing import TYPE_CHECKING
 
+from simharness.world.process_pipes import ReadPipe, WritePipe
 from simharness.world.procstat import PGRP, STATE, process_stats
 from simharness.engine.realtime import monotonic as _real_monotonic
 
@@ -32,75 +30,6 @@ _STREAMS = {1: "stdout", 2: "stderr"}
 def group_alive(pgid: int) -> bool:
     """True while a process of group `pgid` is alive (zombies count as dead)."""
     return any(f[PGRP] == str(pgid) and f[STATE] not in ("Z", "X") for f in process_stats())
-
-
-class ReadPipe(asyncio.ReadTransport):
-    """The stdout or stderr side of a child, as the protocol's StreamReader sees it."""
-
-    def __init__(self, child: ChildTransport, fd: int) -> None:
-        super().__init__()
-        self._child, self._fd, self._reading, self._closing = child, fd, True, False
-
-    def pause_reading(self) -> None:
-        self._reading = False  # data is still delivered once per settle (bounded by the child)
-
-    def resume_reading(self) -> None:
-        self._reading = True
-
-    def is_reading(self) -> bool:
-        return self._reading and not self._closing
-
-    def is_closing(self) -> bool:
-        return self._closing
-
-    def close(self) -> None:
-        if not self._closing:
-            self._closing = True
-            self._child.close_read(self._fd)
-
-
-class WritePipe(asyncio.WriteTransport):
-    """The stdin side of a child: writes go out immediately when the pipe takes them."""
-
-    def __init__(self, child : ChildTransport) -> None:
-        super().__init__()
-        self._child = child
-        self._closing = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._closing or self._child.stdin_fd is None:
-            return
-        self._child.stdin_buffer += data
-        self._child.poke()
-        self._child.flush_stdin()
-
-    def get_write_buffer_size(self) -> int:
-        return len(self._child.stdin_buffer)
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return (0, 0)
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        pass
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        self.close()
-
-    def is_closing(self) -> bool:
-        return self._closing
-
-    def close(self) -> None:
-        if not self._closing:
-            self._closing = True
-            self._child.poke()
-            self._child.flush_stdin()
-
-    def abort(self) -> None:
-        self._child.stdin_buffer.clear()
-        self.close()
 
 
 class ChildTransport(asyncio.SubprocessTransport):
