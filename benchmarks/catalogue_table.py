@@ -80,7 +80,7 @@ def _confirmation(scenario: Scenario, variant: str, settings: Settings,
             return confirm(scenario, variant, failure.schedule, runs=settings.confirm_runs, watch=watch), ""
         except ConfigError as error:
             reasons.append(str(error).removeprefix("this failure has no stock equivalent: no stock timing: "))
-    return None, "no stock timing: " + (reasons[0] if reasons else "no failure found")
+    return None, "no stock timing: " + (reasons[0].split("; ")[0] if reasons else "no failure found")
 
 
 def confirmed_cells(scenario: Scenario, variant: str, settings: Settings, watch: LoopWatch) -> tuple[str, str]:
