@@ -199,3 +199,17 @@ def test_closing_the_transport_kills_a_child_before_it_sees_end_of_file(
         loop.run_until_complete(asyncio.wait_for(recorder.finished, 10))
         codes.append(transport.get_returncode())
     assert codes == [-signal.SIGKILL] * 5
+
+
+def test_an_infinite_sleep_is_never_a_deadline_time_passes_to() -> None:
+    """A checkpoint is never held back toward a timer at an infinite deadline (it falls
+    due never): the correct scenario passes every schedule instead of an OverflowError."""
+    from pathlib import Path
+
+    import simharness as sh
+
+    scenario = sh.load_file(Path(__file__).parent / "fixtures" / "engine" / "infinite_sleep.py")[0]
+    for strategy in ("random", "pct"):
+        exploration = sh.explore_variant(scenario, "default",
+                                         sh.ExploreOptions(strategy=strategy, runs=300, seed=0, shrink=False))
+        assert exploration.failure is None, exploration.failure

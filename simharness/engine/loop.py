@@ -492,7 +492,8 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
             return pending.take_all()
         if self.draining:
             released = pending.take_all()
-            if not released and not self._ready and self._scheduled:
+            if (not released and not self._ready and self._scheduled
+                    and math.isfinite(self._scheduled[0]._when)):
                 self._set_clock(_ns_at_or_after(self._scheduled[0]._when))
             return released
         if self._preemptive:
@@ -506,7 +507,8 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
             # Holding every outside event back is possible when something else can run
             # (ready callbacks, one released just now), or when a timer falls due first
             # and every held-back operation can take that long (see DELIVERY_LAG_NS).
-            can_wait = busy or bool(released) or (bool(self._scheduled) and (
+            # (A timer at an infinite deadline, `asyncio.sleep(math.inf)`, never falls due.)
+            can_wait = busy or bool(released) or (bool(self._scheduled) and math.isfinite(self._scheduled[0]._when) and (
                 self._scheduled[0]._when * _NS - self._now <= DELIVERY_LAG_NS
                 or all(h.kind in OPEN_ENDED_KINDS for h in heads)))
             # The stock loop's order: a checkpoint (a sleep(0)) and a loopback delivery are
@@ -537,7 +539,7 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
 
     def _let_time_pass(self) -> None:
         """Nothing can run now: sleep (virtually) to the next deadline, or end in a deadlock."""
-        if self._scheduled:
+        if self._scheduled and math.isfinite(self._scheduled[0]._when):
             self._set_clock(_ns_at_or_after(self._scheduled[0]._when))
             return
         if self._pending:
@@ -697,7 +699,8 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
                 task.cancel()
         for _ in range(max_rounds):
             if not self._ready and not self._pending:
-                live = [timer for timer in self._scheduled if not timer._cancelled]
+                live = [timer for timer in self._scheduled
+                        if not timer._cancelled and math.isfinite(timer._when)]
                 if not live or all(t.done() for t in self.tasks):
                     break
                 # Only a timer can move what is left (a cancelled task sleeping in its
