@@ -160,3 +160,44 @@ def test_a_pool_worker_stuck_before_the_run_is_not_waited_for() -> None:
     finally:
         gate.release()
         stuck_pool.shutdown()
+
+
+# ----- open: a synchronous wait with a wall-clock deadline on the loop's thread -------------------
+#: janus 2.0.0's SyncQueue.put/get(timeout=...) called from the loop's thread (its
+#: test_sync.py::TestQueue::test_simple_queue): docs/fidelity.md, R5.
+TIMED_WAIT_SUITE = '''
+import threading
+from time import monotonic  # bound at import, as janus does (freezegun replaces it)
+
+import pytest
+
+changed = threading.Condition()
+
+
+def wait_for(predicate, timeout):
+    deadline = monotonic() + timeout
+    with changed:
+        while not predicate():
+            remaining = deadline - monotonic()
+            if remaining <= 0:
+                return False
+            changed.wait(remaining)
+    return True
+
+
+@pytest.mark.asyncio
+async def test_a_timed_wait_in_the_loop_thread_times_out():
+    assert wait_for(lambda: False, timeout=0.01) is False
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="open defect R5 (docs/fidelity.md): the loop thread's wall clock "
+                                       "does not move during a synchronous timed wait")
+def test_a_timed_wait_with_a_wall_clock_deadline_on_the_loop_thread_times_out(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    tester = prepare(pytester, monkeypatch)
+    tester.makepyfile(test_timed=TIMED_WAIT_SUITE)
+    tester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    run(tester, "-p", "no:simharness").assert_outcomes(passed=1)  # the stock loop
+    # --sim-timeout 2 also lowers the blocked-loop watchdog to 2 s (the defect's symptom).
+    run(tester, "--sim", "--sim-seed", "1", "--sim-runs", "1", "--sim-timeout", "2").assert_outcomes(passed=1)
