@@ -141,11 +141,13 @@ def readme(args: argparse.Namespace) -> int:
             return f"hangs (no run returned within {args.stock_budget:g} s)"
         return f"{result.cell()} ({result.failures / result.runs:.0%})"
 
-    intermittent, deterministic = rows(scenarios, settings, rate, lambda line: print(line, file=sys.stderr))
+    intermittent, deterministic, real_only = rows(scenarios, settings, rate,
+                                                  lambda line: print(line, file=sys.stderr))
     print(f"seeds 0..{args.seeds - 1}, at most {args.runs} schedules per seed; stock: {args.stock_runs} runs "
           f"of plain asyncio.run; {args.confirm_runs} stock runs under the found timing, {args.timed_runs} per "
           f"fixed variant ({time.perf_counter() - started:.0f} s)\n")
-    print("Intermittent races\n\n" + markdown(intermittent) + "\n\nDeterministic bugs\n\n" + markdown(deterministic))
+    print("Intermittent races\n\n" + markdown(intermittent) + "\n\nDeterministic bugs\n\n" + markdown(deterministic)
+          + "\n\nReal backend only\n\n" + markdown(real_only))
     return 0
 
 

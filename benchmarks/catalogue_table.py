@@ -13,7 +13,8 @@ Used by `bench_catalogue.py --readme`. For every variant expected to fail, one r
 * fixed variant under the found timing: every variant expected to pass, run on plain
   asyncio under those durations.
 
-Rows of scenarios declared `deterministic=True` go in a second table.
+Rows of scenarios declared `deterministic=True` go in a second table, those of
+real-only scenarios (`backends=("real",)`) in a third.
 """
 
 from __future__ import annotations
@@ -101,11 +102,12 @@ def confirmed_cells(scenario: Scenario, variant: str, settings: Settings, watch:
 
 
 def rows(scenarios: list[Scenario], settings: Settings, stock_rate: Callable[[Scenario, str], str],
-         progress: Callable[[str], None]) -> tuple[list[list[str]], list[list[str]]]:
-    """(intermittent rows, deterministic rows) of every buggy variant."""
+         progress: Callable[[str], None]) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+    """(intermittent, deterministic, real-backend-only) rows of every buggy variant."""
     watch = new_watch()
     intermittent: list[list[str]] = []
     deterministic: list[list[str]] = []
+    real_only: list[list[str]] = []
     for scenario in scenarios:
         simulated = "sim" in tuple(scenario.options.get("backends", ("sim", "real")))
         for variant in scenario.variant_names:
@@ -122,9 +124,10 @@ def rows(scenarios: list[Scenario], settings: Settings, stock_rate: Callable[[Sc
                     cells += [f"error: {error}"] + ["-"] * 4
             else:
                 cells += ["real backend only"] + ["-"] * 4
-            (deterministic if scenario.deterministic else intermittent).append(cells)
+            group = real_only if not simulated else deterministic if scenario.deterministic else intermittent
+            group.append(cells)
             progress(" | ".join(cells))
-    return intermittent, deterministic
+    return intermittent, deterministic, real_only
 
 
 def markdown(table: list[list[str]]) -> str:
