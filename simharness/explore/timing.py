@@ -126,11 +126,11 @@ def _no_equivalent(key: str, label: str) -> str:
     if key == "fifo":
         return "an outside event delivered before the loop's own ready callbacks"
     if key.startswith("conn-"):
-        return (f"the simulated network delivery order ('{label}' held back; real loopback "
+        return (f"the simulated network delivery order ('{label}' held back: real loopback "
                 "delivers at once, so no duration produces it)")
     if key.startswith("proc-"):
-        return f"a child process's output or exit held back ('{label}'; its timing is the child's own)"
-    return f"a thread's result held back ('{label}'; thread durations are not set by confirm)"
+        return f"a child process's output or exit held back ('{label}': its timing is the child's own)"
+    return f"a thread's result held back ('{label}': thread durations are not set by confirm)"
 
 
 def _held_back(result: RunResult, log: PostingLog) -> tuple[list[tuple[int, Posting]], list[str]]:
