@@ -41,6 +41,10 @@ class RealJob:
     timing_from: str = ""
     timing_runs: int = 0
     timing_schedules: tuple[str, ...] = ()
+    # The timings the simulated half already worked out for the found failure
+    # ({"schedule", "delays", "statement"}), and why it gave none; None: not known yet.
+    known_timings: tuple[dict[str, Any], ...] | None = None
+    known_reason: str = ""
 
     def to_message(self) -> dict[str, Any]:
         return {"type": "real", **asdict(self)}
@@ -50,6 +54,8 @@ class RealJob:
         fields = {k: v for k, v in message.items() if k != "type"}
         fields["runs"] = tuple(RunSpec(**r) for r in fields["runs"])
         fields["timing_schedules"] = tuple(fields.get("timing_schedules", ()))
+        if fields.get("known_timings") is not None:
+            fields["known_timings"] = tuple(fields["known_timings"])
         return RealJob(**fields)
 
 

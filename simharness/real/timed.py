@@ -42,6 +42,11 @@ def found_timings(scenario: Scenario, buggy: str, runs: int, known: tuple[str, .
     schedules = ([found["schedule"]] if found else []) + [s for s in known if not found or s != found["schedule"]]
     if not schedules:
         return (), f"simulation found no failure of {buggy}"
+    return timings_of(scenario, buggy, tuple(schedules))
+
+
+def timings_of(scenario: Scenario, buggy: str, schedules: tuple[str, ...]) -> tuple[tuple[FoundTiming, ...], str]:
+    """The timings of these failing schedules of `buggy`; why some (or all) give none."""
     timings: list[FoundTiming] = []
     reasons: list[str] = []
     for schedule in schedules:

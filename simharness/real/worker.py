@@ -30,7 +30,7 @@ from simharness.real.execute import run_copies, warm_up
 from simharness.real.loopwatch import LoopWatch
 from simharness.real.protocol import RealJob, RunOutcome, RunSpec, SimJob, decode, encode
 from simharness.real.simjob import explore_for_stress
-from simharness.real.timed import FoundTiming, found_timings
+from simharness.real.timed import FoundTiming, found_timings, timings_of
 
 
 _PR_SET_PDEATHSIG = 1
@@ -96,6 +96,10 @@ class Worker:
     def _timings(self, scenario: Scenario, job: RealJob) -> tuple[FoundTiming, ...] | None:
         """The timings of a timed job (cached: every job of the variant needs the same), or None."""
         key = (job.source_file, job.scenario, job.timing_from, job.timing_runs, job.timing_schedules)
+        if job.known_timings is not None and key not in self.timings:  # worked out by the simulated half
+            stored = timings_of(scenario, job.timing_from, job.timing_schedules) if job.timing_schedules else ((), "")
+            reason = "; ".join(r for r in (job.known_reason, stored[1]) if r)
+            self.timings[key] = (tuple(FoundTiming(**t) for t in job.known_timings) + stored[0], reason)
         if key not in self.timings:
             def progress(done: int, planned: int) -> None:  # the supervisor's deadline moves on
                 self.channel.send({"type": "progress", "done": done, "planned": planned})
@@ -177,6 +181,12 @@ class Worker:
 
         try:
             document = explore_for_stress(scenario, job.variant, job.runs, job.seed, progress)
+            found = document.get("found")
+            if found and scenario.expectation(job.variant) == "fail" and "real" in scenario.options.get(
+                    "backends", ("sim", "real")):
+                # Once here, for every timed job of the scenario (each would replay it twice).
+                timings, reason = timings_of(scenario, job.variant, (found["schedule"],))
+                document["timings"], document["timing_reason"] = [asdict(t) for t in timings], reason
         except Exception as error:  # a tool error while exploring: report it, keep serving
             self.channel.send({"type": "sim-result", "error": f"{type(error).__name__}: {error}"})
             return

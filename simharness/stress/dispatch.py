@@ -105,7 +105,7 @@ class Dispatcher:
         self._timeouts_lock = threading.Lock()
         # What each exploration found ((scenario, variant) -> failing schedule or None): a
         # timed job of that variant's scenario takes it instead of exploring again.
-        self._explored: dict[tuple[str, str], str | None] = {}
+        self._explored: dict[tuple[str, str], dict[str, Any]] = {}
         self._threads = [threading.Thread(target=self._slot, args=(i,), name=f"stress-slot-{i}", daemon=True)
                          for i in range(workers)]
 
@@ -201,9 +201,13 @@ class Dispatcher:
         key = (job.scenario, job.timing_from)
         if not job.timing_from or key not in self._explored:
             return job
-        found = self._explored[key]
-        known = ((found,) if found else ()) + tuple(s for s in job.timing_schedules if s != found)
-        return replace(job, timing_runs=0, timing_schedules=known)
+        document = self._explored[key]
+        found = (document.get("found") or {}).get("schedule")
+        others = tuple(s for s in job.timing_schedules if s != found)
+        if "timings" in document:  # the simulated half restated its failure already
+            return replace(job, timing_runs=0, timing_schedules=others, known_timings=tuple(document["timings"]),
+                           known_reason=document.get("timing_reason", ""))
+        return replace(job, timing_runs=0, timing_schedules=((found,) if found else ()) + others)
 
     def _run_real(self, worker: WorkerProcess, job: RealJob) -> tuple[Job | None, WorkerProcess | None]:
         job = self._with_found(job)
@@ -303,7 +307,7 @@ class Dispatcher:
             elif message["type"] == "sim-result":
                 document = {k: v for k, v in message.items() if k not in ("type", "error")}
                 if message.get("error") is None:
-                    self._explored[(job.scenario, job.variant)] = (document.get("found") or {}).get("schedule")
+                    self._explored[(job.scenario, job.variant)] = document
                 self.sink(SimRecord(job, document, message.get("error"), worker.pid))
             elif message["type"] == "done":
                 return None, worker
