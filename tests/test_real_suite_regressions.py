@@ -162,7 +162,7 @@ def test_a_pool_worker_stuck_before_the_run_is_not_waited_for() -> None:
         stuck_pool.shutdown()
 
 
-# ----- open: a synchronous wait with a wall-clock deadline on the loop's thread -------------------
+# ----- R5: a synchronous wait with a wall-clock deadline on the loop's thread -------------------
 #: janus 2.0.0's SyncQueue.put/get(timeout=...) called from the loop's thread (its
 #: test_sync.py::TestQueue::test_simple_queue): docs/fidelity.md, R5.
 TIMED_WAIT_SUITE = '''
@@ -191,8 +191,6 @@ async def test_a_timed_wait_in_the_loop_thread_times_out():
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="open defect R5 (docs/fidelity.md): the loop thread's wall clock "
-                                       "does not move during a synchronous timed wait")
 def test_a_timed_wait_with_a_wall_clock_deadline_on_the_loop_thread_times_out(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     tester = prepare(pytester, monkeypatch)

@@ -11,6 +11,10 @@ clock in every thread but the loop's, and in the loop's thread between runs, so 
 caller's own timing (a progress callback, a helper thread waiting with a timeout)
 stays real. That gate is freezegun's `api._should_use_real_time` (the one function
 its fakes all consult), wrapped while the clock is installed.
+
+While installed, `threading.Condition.wait` (under `Event.wait`, `queue.Queue.get`, ...)
+is wrapped too: when a timed wait expires on the scenario thread, the loop's clock moves
+on by its timeout (`ControlledLoop.blocked_for`), as the stock loop's clock would have.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class VirtualWallClock:
         self._freezer: Any = None
         self._factory: Any = None
         self._original_gate: Any = None
+        self._original_wait: Any = None
         #: The thread whose scenario code sees virtual time (None: nobody, between runs).
         self.scenario_thread: int | None = None
 
@@ -48,9 +53,28 @@ class VirtualWallClock:
             return original()  # type: ignore[no-any-return]
 
         _freezegun_api._should_use_real_time = real_time_outside_the_scenario
+        self._original_wait = original_wait = threading.Condition.wait
+
+        def wait(condition: threading.Condition, timeout: float | None = None) -> bool:
+            # A timed wait that expires on the loop's thread blocked the loop that long: on
+            # the stock loop its clock moved on, so code that computes a deadline from
+            # time.monotonic() and waits in a loop (janus's sync queue, queue.get) sees it
+            # pass. Without this its deadline never came: a false blocked-loop.
+            notified = original_wait(condition, timeout)
+            if not notified and timeout is not None and get_ident() == self.scenario_thread:
+                from simharness.engine.loop import ControlledLoop  # the engine's own module
+                loop = ControlledLoop.active
+                if loop is not None:
+                    loop.blocked_for(timeout)
+            return notified
+
+        threading.Condition.wait = wait  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._original_wait is not None:
+            threading.Condition.wait = self._original_wait  # type: ignore[method-assign]
+            self._original_wait = None
         if self._original_gate is not None:
             _freezegun_api._should_use_real_time = self._original_gate
             self._original_gate = None

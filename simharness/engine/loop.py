@@ -324,6 +324,23 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
         if self._on_clock is not None:
             self._on_clock(when_ns)
 
+    def blocked_for(self, seconds: float) -> None:
+        """The loop's thread just waited synchronously for `seconds` (a timed wait that
+        expired, e.g. `threading.Condition.wait(timeout)` in scenario code): on the stock
+        loop its clock moved on as long, so the virtual clock does too. Deterministic: the
+        requested duration, never the measured one."""
+        if self.draining or not seconds > 0 or not math.isfinite(seconds):
+            return
+        target = self._now + round(seconds * _NS)
+        if target > self._max_time_ns:
+            if self.abort is None:  # ends the run after this step (never raised into user code)
+                self.abort = ("timeout", f"virtual-time budget of {self._max_time_ns / _NS:g} s "
+                              "exceeded (by a synchronous timed wait on the loop's thread)")
+            return
+        self._now = target
+        if self._on_clock is not None:
+            self._on_clock(target)
+
     def call_at(self, when: float, callback: Callable[..., Any], *args: Any,
                 context: Any = None) -> asyncio.TimerHandle:
         if when is None:
