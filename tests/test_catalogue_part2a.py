@@ -97,6 +97,7 @@ def test_every_file_declares_buggy_and_fixed() -> None:
 
 # ---- sync-lock-in-async: blocked-loop within a bounded time, never a hang -------------
 
+@pytest.mark.slow  # long (real watchdogs or many worker processes): opt-in, -m slow
 def test_sync_lock_reports_blocked_loop_and_replays() -> None:
     # In a child process with a hard timeout, so a watchdog failure could not hang the suite.
     code = textwrap.dedent(f"""

@@ -225,6 +225,7 @@ def test_hung_flow_cli_forwarding() -> None:
 
 # ----- kill-after-exit -----------------------------------------------------------------------
 
+@pytest.mark.slow  # long (real watchdogs or many worker processes): opt-in, -m slow
 def test_kill_after_exit_buggy_found_and_replayed() -> None:
     # Needs simproc's kill() to raise ProcessLookupError once the child's exit and pipe
     # ends were processed, as asyncio's BaseSubprocessTransport does (see the fragment).

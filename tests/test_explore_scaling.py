@@ -114,6 +114,7 @@ def test_same_failure_with_1_worker_2_workers_and_2_shards_merged(tmp_path: Path
     assert "FAILED at run 28 of 60" in text.stdout and here["failure"]["trace_hash"] in text.stdout
 
 
+@pytest.mark.slow  # long (real watchdogs or many worker processes): opt-in, -m slow
 def test_counting_mode_adds_up_and_does_not_depend_on_workers_or_shards(tmp_path: Path) -> None:
     common = (RARE, "--strategy", "pct", "--runs", "50", "--count-outcomes")
     here = explore_json(*common, cwd=tmp_path)
@@ -130,6 +131,7 @@ def test_counting_mode_adds_up_and_does_not_depend_on_workers_or_shards(tmp_path
     assert "outcomes of 50 runs" in table and "first schedule: s1" in table
 
 
+@pytest.mark.slow  # long (real watchdogs or many worker processes): opt-in, -m slow
 def test_a_crashing_schedule_is_a_crash_outcome_not_the_end_of_the_tool(tmp_path: Path) -> None:
     counted = [explore_json(CRASH, "--strategy", "random", "--runs", "30", "--count-outcomes", "--workers", w,
                             cwd=tmp_path) for w in ("1", "2")]
@@ -164,6 +166,7 @@ def test_bad_scaling_options_are_one_line_and_exit_2(tmp_path: Path, args: tuple
     assert len(done.stderr.strip().splitlines()) == 1 and done.stdout == ""
 
 
+@pytest.mark.slow  # long (real watchdogs or many worker processes): opt-in, -m slow
 def test_too_many_workers_are_capped_with_a_note(tmp_path: Path) -> None:
     done = cli("explore", RARE, "--strategy", "random", "--runs", "30", "--workers", "100000", cwd=tmp_path)
     assert done.returncode == 1 and "--workers 100000 capped to" in done.stderr
@@ -181,6 +184,7 @@ def test_unreachable_cluster_is_a_one_line_error_within_seconds(tmp_path: Path) 
     assert time.monotonic() - started < 30  # a bound against hangs; the timeout itself is 3 s
 
 
+@pytest.mark.slow  # long (real watchdogs or many worker processes): opt-in, -m slow
 def test_merge_refuses_shards_of_different_explorations(tmp_path: Path) -> None:
     for name, seed, shard in (("a", "0", "1/2"), ("b", "1", "2/2"), ("c", "0", "2/2")):
         done = cli("explore", RARE, "--strategy", "random", "--runs", "20", "--seed", seed, "--shard", shard,

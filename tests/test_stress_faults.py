@@ -151,6 +151,7 @@ def test_leaked_child_process_is_reported_as_leak_and_killed(tmp_path: Path) -> 
     assert {r["kind"] for r in thread_runs} == {"leak"} and "thread" in thread_runs[0]["message"]
 
 
+@pytest.mark.slow  # long (real watchdogs or many worker processes): opt-in, -m slow
 def test_blocked_loop_is_reported_within_bounded_time_on_both_loops(tmp_path: Path) -> None:
     result = stress([target("sync-lock"), "--runs", "2", "--concurrency", "1,2", "--timeout", "30",
                      "--sim-runs", "10"], tmp_path)
