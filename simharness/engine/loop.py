@@ -331,6 +331,11 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
         requested duration, never the measured one."""
         if self.draining or not seconds > 0 or not math.isfinite(seconds):
             return
+        watchdog = self._watchdog
+        if watchdog is None or not watchdog.in_step:
+            # Only scenario code blocks the loop: the world's own timed waits while the
+            # loop settles (between steps) poll real threads and must not move the clock.
+            return
         target = self._now + round(seconds * _NS)
         if target > self._max_time_ns:
             if self.abort is None:  # ends the run after this step (never raised into user code)
