@@ -270,15 +270,23 @@ def _interrupted(signum, frame):
     raise KeyboardInterrupt
 
 
-signal.signal(signal.SIGTERM, _interrupted)  # SIGTERM: stop, and still report what ran
-result = Collect()
-interrupted = False
-try:
-    suite.run(result)
-except KeyboardInterrupt:
-    interrupted = True
-    if result.tests:  # the test that was running has no outcome
-        result.tests[next(reversed(result.tests))]["outcome"] = "interrupted"
-print(json.dumps({"mode": mode, "seed": seed if mode == "random" else None, "module": module,
-                  "loops": len(created), "run": result.testsRun, "interrupted": interrupted,
-                  "tests": result.tests}))
+def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupted)  # SIGTERM: stop, and still report what ran
+    result = Collect()
+    interrupted = False
+    try:
+        suite.run(result)
+    except KeyboardInterrupt:
+        interrupted = True
+        if result.tests:  # the test that was running has no outcome
+            result.tests[next(reversed(result.tests))]["outcome"] = "interrupted"
+    print(json.dumps({"mode": mode, "seed": seed if mode == "random" else None, "module": module,
+                      "loops": len(created), "run": result.testsRun, "interrupted": interrupted,
+                      "tests": result.tests}))
+
+
+# Guarded: multiprocessing's forkserver (test_get_event_loop_new_process) preloads the main
+# module, and without the guard it ran the whole module's tests again inside the
+# forkserver, which then never served the test's worker: a hang.
+if __name__ == "__main__":
+    main()
