@@ -38,6 +38,11 @@ def test_the_found_failure_is_the_declared_bug(scenario: sh.Scenario, variant: s
     assert found is not None, "not found within 300 pct schedules"
     signature = scenario.bug_signature(variant)
     assert signature is not None and signature.matches(found.kind, found.message), (found.kind, found.message)
+    # The fix, under the schedule that broke the buggy code (followed where it still
+    # applies, issue 15): every variant expected to pass passes it.
+    for fixed in (v for v in scenario.variants if scenario.expectation(v) == "pass"):
+        replayed = sh.replay_lenient(scenario, fixed, found.schedule)
+        assert replayed.result.failure is None, (fixed, replayed.result.failure)
 
 
 def _plan(bug: BugSignature | None, backends: tuple[str, ...] = ("sim",)) -> VariantPlan:
