@@ -277,6 +277,7 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
         # Tasks whose unretrieved exception was reported by garbage collection (their
         # report went to the handler or logger, as on the stock loop).
         self._collected_unretrieved: list[tuple[asyncio.Task[Any], BaseException]] = []
+        self._signal_handlers: dict[int, asyncio.Handle] = {}  # add_signal_handler (engine/signals.py)
         #: Set by a run that reports unretrieved task exceptions as its finding: their
         #: garbage-collection report then goes only to a handler the user installed
         #: (the finding says it once, instead of a log line per schedule).

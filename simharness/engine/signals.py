@@ -24,7 +24,7 @@ from typing import Any
 class SignalMethods:
     """`add_signal_handler` / `remove_signal_handler` as `_UnixSelectorEventLoop` has them."""
 
-    _signal_handlers: dict[int, asyncio.Handle]
+    _signal_handlers: dict[int, asyncio.Handle]  # set up by the loop: signal number -> handler
 
     def post_from_signal(self, key: str, label: str, handle: asyncio.Handle) -> None:
         raise NotImplementedError  # the loop offers the handler's run as an outside event
@@ -35,7 +35,7 @@ class SignalMethods:
         _check_signal(sig)
         self._check_closed()  # type: ignore[attr-defined]
         handle = asyncio.Handle(callback, args, self, None)  # type: ignore[arg-type]
-        handlers = self.__dict__.setdefault("_signal_handlers", {})
+        handlers = self._signal_handlers
         handlers[sig] = handle
         try:
             signal.signal(sig, self._on_signal)
@@ -49,8 +49,7 @@ class SignalMethods:
 
     def remove_signal_handler(self, sig: int) -> bool:
         _check_signal(sig)
-        handlers = self.__dict__.get("_signal_handlers", {})
-        if handlers.pop(sig, None) is None:
+        if self._signal_handlers.pop(sig, None) is None:
             return False
         try:
             signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
@@ -60,12 +59,12 @@ class SignalMethods:
 
     def remove_all_signal_handlers(self) -> None:
         """Restore the default disposition of every signal this loop handles (on close)."""
-        for sig in list(self.__dict__.get("_signal_handlers", {})):
+        for sig in list(self._signal_handlers):
             self.remove_signal_handler(sig)
 
     def _on_signal(self, sig: int, _frame: object) -> None:
         # Runs in the main thread between two bytecodes: only an atomic append happens here.
-        handle = self.__dict__.get("_signal_handlers", {}).get(sig)
+        handle = self._signal_handlers.get(sig)
         if handle is None or sig == signal.SIGCHLD:
             return
         if handle.cancelled():

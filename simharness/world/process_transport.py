@@ -14,7 +14,7 @@ import select
 import signal
 import subprocess
 import time
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from simharness.world.process_pipes import ReadPipe, WritePipe
 from simharness.world.procstat import PGRP, STATE, process_stats
@@ -25,6 +25,15 @@ if TYPE_CHECKING:
     from simharness.world.processes import ChildSource
 
 _STREAMS = {1: "stdout", 2: "stderr"}
+
+
+def _close_quietly(stream: IO[bytes] | None) -> None:
+    """Close our end of one of the child's pipes; it may be gone already."""
+    if stream is not None:
+        try:
+            stream.close()
+        except OSError:
+            pass
 
 
 def group_alive(pgid: int) -> bool:
@@ -161,11 +170,7 @@ class ChildTransport(asyncio.SubprocessTransport):
         loop.call_soon(self._release_stdin, error)
 
     def _release_stdin(self, error: BaseException | None) -> None:
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
+        _close_quietly(self.proc.stdin)
         self.source.loop.call_soon(self._pipe_lost, 0, error)
 
     def close_read(self, number: int) -> None:
@@ -173,18 +178,12 @@ class ChildTransport(asyncio.SubprocessTransport):
         fd = self.read_fds.pop(number, None)
         if fd is None:
             return  # already at end of file: its loss is (or was) delivered as an event
-        stream = self.proc.stdout if number == 1 else self.proc.stderr
-        if stream is not None:
-            try:
-                stream.close()
-            except OSError:
-                pass
+        _close_quietly(self.proc.stdout if number == 1 else self.proc.stderr)
         self.buffers[number] = bytearray()
-        self._lost_soon(number, None)
-
-    def _lost_soon(self, number: int, error: BaseException | None) -> None:
+        # Reported two iterations later, as by asyncio's pipe transport (its
+        # connection_lost, then the subprocess transport's own call_soon).
         loop = self.source.loop
-        loop.call_soon(loop.call_soon, self._pipe_lost, number, error)
+        loop.call_soon(loop.call_soon, self._pipe_lost, number, None)
 
     def stdin_reader_gone(self) -> bool:
         """True when nobody holds the read end of the child's stdin any more."""
@@ -203,12 +202,8 @@ class ChildTransport(asyncio.SubprocessTransport):
         if self.stdin_fd is None:
             return
         self.stdin_fd = None
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
         self.pipes[0].close()
+        _close_quietly(self.proc.stdin)
         self._pipe_lost(0, error)
 
     def collect(self, number: int) -> bool:
