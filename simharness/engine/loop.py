@@ -343,9 +343,7 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
                 self.abort = ("timeout", f"virtual-time budget of {self._max_time_ns / _NS:g} s "
                               "exceeded (by a synchronous timed wait on the loop's thread)")
             return
-        self._now = target
-        if self._on_clock is not None:
-            self._on_clock(target)
+        self._set_clock(target)
 
     def call_at(self, when: float, callback: Callable[..., Any], *args: Any,
                 context: Any = None) -> asyncio.TimerHandle:
