@@ -240,15 +240,30 @@ def test_kill_after_exit_fixed_clean_and_real() -> None:
 
 
 def test_asyncio_kill_after_exit_raises_on_the_stock_loop() -> None:
-    """The fact the race rests on: Process.kill() after the exit was processed raises."""
+    """The fact the race rests on: once the transport reported the end of the child
+    (connection_lost, after its exit and every pipe's end), kill() raises.
+
+    Not right after communicate(): that returns as soon as the return code is known,
+    which can be an iteration before the transport finishes (then kill() is a no-op);
+    tests/test_fidelity_regressions.py checks that window on both loops.
+    """
     import sys
 
+    class Ended(asyncio.SubprocessProtocol):
+        def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+            self.lost = loop.create_future()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.lost.set_result(None)
+
     async def main() -> None:
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass",
-                                                    stdout=asyncio.subprocess.PIPE)
-        await proc.communicate()
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.subprocess_exec(
+            lambda: Ended(loop), sys.executable, "-c", "pass", stdout=asyncio.subprocess.PIPE)
+        await protocol.lost
         with pytest.raises(ProcessLookupError):
-            proc.kill()
+            transport.kill()
+        transport.close()
 
     asyncio.run(main())
 

@@ -185,6 +185,45 @@ def test_debug_source_tracebacks_end_in_the_callers_frame(loop: asyncio.Abstract
         handle.cancel()
 
 
+def test_the_exit_is_known_an_iteration_before_it_is_reported(loop: asyncio.AbstractEventLoop) -> None:
+    """asyncio sets the return code when it reaps the child, and calls process_exited()
+    and connection_lost() on the next iteration: a callback in between sees the code
+    set and no report yet (so communicate() may return while kill() still does not
+    raise ProcessLookupError)."""
+    import subprocess
+
+    recorder = _Recorder(loop)
+    transport, _ = loop.run_until_complete(loop.subprocess_exec(
+        lambda: recorder, sys.executable, "-c", "pass",
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    seen: list[tuple[bool, bool]] = []
+
+    def tick() -> None:
+        seen.append((transport.get_returncode() is not None, "exited" in recorder.events))
+        if not recorder.finished.done():
+            loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    loop.run_until_complete(asyncio.wait_for(recorder.finished, 10))
+    assert (True, False) in seen
+    assert recorder.events == ["exited", "connection lost"]
+
+
+def test_a_busy_loop_polling_a_thread_sees_its_result(loop: asyncio.AbstractEventLoop) -> None:
+    """The stock loop polls its selector on every iteration, so a task that polls with
+    sleep(0) sees a worker thread's result after a while, not never."""
+    async def poll() -> int:
+        future = loop.run_in_executor(None, sum, range(1000))
+        spins = 0
+        while not future.done():
+            await asyncio.sleep(0)
+            spins += 1
+        assert spins < 100_000
+        return future.result()
+
+    assert loop.run_until_complete(asyncio.wait_for(poll(), 10)) == sum(range(1000))
+
+
 def test_closing_the_transport_kills_a_child_before_it_sees_end_of_file(
         loop: asyncio.AbstractEventLoop) -> None:
     """transport.close() kills a running child before its stdin is really closed (the

@@ -69,6 +69,14 @@ PROMPT_KINDS = frozenset({"checkpoint", "io"})
 #: therefore never outlasts a 30 s timeout in simulation.
 DELIVERY_LAG_NS = 10_000_000  # 10 ms
 
+#: A slow outside event is held back behind the loop's own ready work, by default, for
+#: at most this many consecutive steps. The stock loop polls its selector on every
+#: iteration, so code that polls in a busy loop (`while proc.returncode is None: await
+#: asyncio.sleep(0)`) sees a finished thread or child after a few milliseconds; holding
+#: it back longer stays a choice, but is not the default (else the default order of such
+#: code is an endless busy loop that real asyncio never runs).
+PATIENCE_STEPS = 1_000
+
 
 def _ns_at_or_after(when: float) -> int:
     """The first virtual nanosecond at which `loop.time()` has reached the float deadline `when`.
@@ -284,6 +292,7 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
         self.unretrieved_is_finding = False
         self.decisions: list[Decision] = []
         self.steps = 0
+        self._held_back_since: int | None = None  # see PATIENCE_STEPS
         self.invariants: list[tuple[str, Callable[[], Any]]] = []
         self.callback_errors: list[str] = []
         self.abort: tuple[str, str] | None = None
@@ -538,7 +547,7 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
             prompt = [h for h in heads if h.kind in PROMPT_KINDS]
             slow = [h for h in heads if h.kind not in PROMPT_KINDS]
             targets: list[Any] = list(prompt)
-            if can_wait and busy and slow:
+            if can_wait and busy and slow and self._still_patient():
                 targets.append(None)
             targets.extend(slow)
             if can_wait and None not in targets:
@@ -554,9 +563,17 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
                 target.decision = len(self.decisions)
             pending.remove(target)
             released.append(target)
+        if not busy or any(h.kind not in PROMPT_KINDS for h in released) or not pending.heads():
+            self._held_back_since = None
         if not released and not self._ready:
             self._let_time_pass()
         return released
+
+    def _still_patient(self) -> bool:
+        """True while slow outside events have been held back for fewer than PATIENCE_STEPS."""
+        if self._held_back_since is None:
+            self._held_back_since = self.steps
+        return self.steps - self._held_back_since < PATIENCE_STEPS
 
     def _let_time_pass(self) -> None:
         """Nothing can run now: sleep (virtually) to the next deadline, or end in a deadlock."""

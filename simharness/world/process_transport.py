@@ -275,7 +275,14 @@ class ChildTransport(asyncio.SubprocessTransport):
         self._try_finish()
 
     def _exited(self, status: int) -> None:
+        # As asyncio's BaseSubprocessTransport._process_exited: the return code is known
+        # at once (wait() returns it without waiting), but process_exited() and the end
+        # of the connection come on the next iteration (its own call_soon), so there is
+        # an iteration where the child is reaped and Process.kill() still does not raise.
         self.returncode = status
+        self.source.loop.call_soon(self._exit_delivered)
+
+    def _exit_delivered(self) -> None:
         self.protocol.process_exited()
         self._try_finish()
 
