@@ -60,6 +60,28 @@ class TraceStep:
 
 
 @dataclass(frozen=True)
+class Access:
+    """A read or write of a shared object's member, recorded on replay (`engine/accesses.py`).
+
+    Only members that two actors touched and one of them wrote are kept.
+    """
+
+    step: int       # the step that made it
+    actor: str      # who ran that step (a task name, "conn-1"...)
+    write: bool
+    obj: int        # which object, numbered by first access within the run
+    owner: str      # the object as the code named it: "MCPProvider.metrics", "store.tokens"
+    member: str     # ".requests_made", "['user-1']", or "" for the container as a whole
+    where: str      # "bank.py:31"
+    how: str = ""   # for the whole container: the method ("clear()") or "in"
+
+    @property
+    def name(self) -> str:
+        """What was accessed, as people read it: "MCPProvider.metrics.requests_made"."""
+        return self.owner + self.member
+
+
+@dataclass(frozen=True)
 class DecisionRecord:
     """A decision of a detailed trace: the options offered and the one taken."""
 
@@ -83,6 +105,8 @@ class RunResult:
     virtual_time: float
     trace: tuple[TraceStep, ...] = ()
     decision_log: tuple[DecisionRecord, ...] = ()
+    #: Shared-object accesses, when the run recorded them (`accesses=True`); None: not recorded.
+    accesses: tuple[Access, ...] | None = None
 
     @property
     def failed(self) -> bool:
@@ -148,6 +172,7 @@ class Exploration:
     elapsed_s: float
     failure: FoundFailure | None = None
     exhausted: bool = False   # dfs only: the whole (bounded) space was covered
+    reduced: bool = False     # dfs only: states already explored from were pruned (engine/strategies/dfs.py)
     stored_replays: int = 0   # failures from the failure store replayed first
     notes: tuple[str, ...] = field(default_factory=tuple)
     outcomes: tuple[OutcomeRow, ...] = ()  # every distinct outcome of the runs counted, by first run

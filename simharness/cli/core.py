@@ -145,10 +145,12 @@ def _replay_target(target: str, scenario: Scenario, several: bool) -> str:
     return f"{display_path(scenario.source_file)}::{scenario.name}"
 
 
-def _fifo_run(scenario: Scenario, variant: str, settings: RunSettings, preemptive: bool) -> RunResult:
-    """The detailed default-order run of a variant, in the mode of the schedule it is compared with."""
+def _fifo_run(scenario: Scenario, variant: str, settings: RunSettings, preemptive: bool,
+              accesses: bool = True) -> RunResult:
+    """The detailed default-order run of a variant, in the mode of the schedule it is compared with
+    (with its shared-object accesses, for the explanation's raced state)."""
     fifo_settings = RunSettings(**{**settings.__dict__, "preemptive": preemptive})
-    return run_strategy(scenario, variant, FifoStrategy(), fifo_settings, detail=True)
+    return run_strategy(scenario, variant, FifoStrategy(), fifo_settings, detail=True, accesses=accesses)
 
 
 @app.command("list")
@@ -205,6 +207,9 @@ def explore_command(
                                        help="PCT depth (priority change points + 1), also portfolio's.")] = 3,
     bound: Annotated[int | None, typer.Option(
         "--bound", metavar="B", help="dfs only: at most B non-default choices per schedule.")] = None,
+    no_reduction: Annotated[bool, typer.Option(
+        "--no-reduction", help="dfs only: enumerate every schedule, also those reaching a state "
+        "already explored from (to compare).")] = False,
     max_steps: MaxStepsOption = None,
     faults: FaultsOption = None,
     preemptive: Annotated[bool, typer.Option(
@@ -229,6 +234,8 @@ def explore_command(
         raise ConfigError(f"unknown strategy {strategy!r} (choose one of: {', '.join(STRATEGY_NAMES)})")
     if bound is not None and strategy != "dfs":
         raise ConfigError("--bound only applies to --strategy dfs")
+    if no_reduction and strategy != "dfs":
+        raise ConfigError("--no-reduction only applies to --strategy dfs")
     require_at_most("--runs", runs, MAX_RUNS)
     require_at_most("--depth", depth, MAX_DEPTH)
     require_at_most("--bound", bound, MAX_STEPS)
@@ -236,7 +243,7 @@ def explore_command(
         raise ConfigError(f"--seed must be between -{MAX_SEED} and {MAX_SEED}, got {seed}")
     scaling.check_strategy(strategy, workers, shard, cluster)
     options = ExploreOptions(strategy=strategy, runs=runs, seed=seed, depth=depth, bound=bound,
-                             shrink=not no_shrink, count_outcomes=count_outcomes, shard=scaling.parse_shard(shard))
+                             reduction=not no_reduction, shrink=not no_shrink, count_outcomes=count_outcomes, shard=scaling.parse_shard(shard))
     settings = _settings(max_steps, preemptive, faults)
     if html:
         check_writable(report_dir)  # before exploring: a bad folder must not cost the whole run
@@ -298,7 +305,7 @@ def _print_exploration(scenario: Scenario, exploration: Exploration, runs: int,
     if failure is None or failure.kind == "crash":
         return
     try:
-        detailed = replay(scenario, exploration.variant, failure.schedule, settings, trace=True)
+        detailed = replay(scenario, exploration.variant, failure.schedule, settings, trace=True, accesses=True)
         fifo = _fifo_run(scenario, exploration.variant, settings, detailed.schedule.preemptive)
         explanation = replace(explain(detailed, fifo), stock_terms=stock_terms(
             scenario, exploration.variant, failure.schedule, settings))
@@ -354,14 +361,15 @@ def replay_command_(
     detailed = trace or json_output or html
     lenient: LenientReplay | None = None
     if strict:
-        result = replay(scenario, variant, decoded, settings, trace=detailed, check_trace=True)
+        result = replay(scenario, variant, decoded, settings, trace=detailed, check_trace=True, accesses=detailed)
     else:
         try:
-            result = replay(scenario, variant, decoded, settings, trace=detailed, check_trace=True)
+            result = replay(scenario, variant, decoded, settings, trace=detailed, check_trace=True,
+                            accesses=detailed)
         except (ScheduleDivergence, ScheduleDecodeError) as refused:
             if isinstance(refused, ScheduleDecodeError) and "another scenario or variant" not in str(refused):
                 raise
-            lenient = replay_lenient(scenario, variant, decoded, settings, trace=detailed)
+            lenient = replay_lenient(scenario, variant, decoded, settings, trace=detailed, accesses=detailed)
             result = lenient.result
             if not json_output:
                 note(f"{recorded_on(decoded)}replay {lenient.describe()}"

@@ -44,7 +44,8 @@ def exploration_outcome(exploration: Exploration, planned_runs: int, replay_line
     failure = exploration.failure
     if failure is None:
         if exploration.exhausted:
-            say(f"{head} passed: exhausted: all {exploration.runs} schedules ({how})", "green")
+            reduced = " (reduced)" if exploration.reduced else ""
+            say(f"{head} passed: exhausted: all {exploration.runs} schedules{reduced} ({how})", "green")
         else:
             say(f"{head} passed all {exploration.runs} runs ({how})", "green")
         return
@@ -168,6 +169,8 @@ def explanation_long(explanation: Explanation) -> None:
         say(f"  the failing run and the FIFO run first differ at step {explanation.first_difference}")
     for departure in explanation.departures:
         _departure_long(departure)
+    for line in explanation.raced_lines:
+        say(f"  {line}")
 
 
 def explanation_short(explanation: Explanation) -> None:
@@ -181,6 +184,8 @@ def explanation_short(explanation: Explanation) -> None:
     hidden = len(explanation.departures) - SHORT_DEPARTURES
     if hidden > 0:
         say(f"  ... and {hidden} more (see replay --trace)")
+    for line in explanation.raced_lines:
+        say(f"  {line}")
 
 
 def shrink_outcome(shrunk: ShrunkSchedule, replay_line: str) -> None:

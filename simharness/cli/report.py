@@ -69,9 +69,9 @@ def failure_detail(target: str, scenario: Scenario, variant: str, schedule: str,
                    settings: RunSettings) -> dict[str, Any] | None:
     """The replay document (trace, FIFO trace, explanation) of a found failure; None if it cannot be made."""
     try:
-        detailed = replay(scenario, variant, schedule, settings, trace=True)
+        detailed = replay(scenario, variant, schedule, settings, trace=True, accesses=True)
         fifo_settings = RunSettings(**{**settings.__dict__, "preemptive": detailed.schedule.preemptive})
-        fifo = run_strategy(scenario, variant, FifoStrategy(), fifo_settings, detail=True)
+        fifo = run_strategy(scenario, variant, FifoStrategy(), fifo_settings, detail=True, accesses=True)
         return replay_document(target, detailed, fifo, explain(detailed, fifo))
     except SimharnessError as error:  # the finding stands; the report shows it without a timeline
         note(f"could not replay {scenario.name}[{variant}] for the report: {error}", "yellow")

@@ -144,7 +144,7 @@ def reproduce_command(
             outcome.replay = replay_command(line_target, name, found.result.schedule.encode(),
                                             scenarios_dir=custom, max_steps=max_steps)
             try:
-                detailed = replay(scenario, name, found.result.schedule, settings, trace=True)
+                detailed = replay(scenario, name, found.result.schedule, settings, trace=True, accesses=True)
                 outcome.explanation = explain(detailed, _fifo_run(scenario, name, settings, False))
             except SimharnessError as error:
                 note(f"could not explain the failure: {error}", "yellow")

@@ -14,13 +14,14 @@ import threading
 import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from simharness.engine.accesses import AccessRecorder, tracer
 from simharness.engine.loop import ControlledLoop, RunAborted
 from simharness.engine.clock import VirtualWallClock
 from simharness.errors import ConfigError, ScheduleDivergence, UnsupportedInSimulation
-from simharness.outcome import Failure, Frame, RunResult
+from simharness.outcome import Access, Failure, Frame, RunResult, TraceStep
 from simharness.scenario import FAULTS, Scenario
 from simharness.engine.schedule import schedule_from
 from simharness.engine.strategies.base import Strategy
@@ -120,7 +121,9 @@ class Execution:
         self.environment = environment
         self.settings = environment.settings.for_scenario(scenario)
 
-    def run(self, strategy: Strategy, *, detail: bool = False) -> RunResult:
+    def run(self, strategy: Strategy, *, detail: bool = False, accesses: bool = False) -> RunResult:
+        """Run once. `detail` keeps every step; `accesses` (which implies it) also records
+        which step read or wrote which shared object, at the cost of tracing user code."""
         # Cyclic garbage is collected only where the scenario asks for it (gc.collect()):
         # automatic collection runs at allocation thresholds counted over the whole
         # process, so a task dropped mid-run would be finalized (its `finally` blocks
@@ -129,14 +132,14 @@ class Execution:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._run(strategy, detail)
+            return self._run(strategy, detail, AccessRecorder() if accesses else None)
         finally:
             if collecting:
                 gc.enable()
 
-    def _run(self, strategy: Strategy, detail: bool) -> RunResult:
+    def _run(self, strategy: Strategy, detail: bool, recorder: AccessRecorder | None) -> RunResult:
         settings = self.settings
-        observer = DetailedTrace() if detail else TraceHasher()
+        observer = DetailedTrace(recorder) if detail or recorder is not None else TraceHasher()
         environment = self.environment
         loop = ControlledLoop(
             choose=strategy.choose, preemptive=settings.preemptive, max_steps=settings.max_steps,
@@ -168,7 +171,14 @@ class Execution:
                 raise ConfigError(f"scenario {self.scenario.name} cannot be called with variant "
                                   f"{self.variant!r}: {error}") from None
             main = loop.create_task(coroutine, name="main")
-            loop.run_until_complete(main)
+            tracing = tracer(recorder) if recorder is not None else None
+            if tracing is not None:
+                tracing.start()
+            try:
+                loop.run_until_complete(main)
+            finally:
+                if tracing is not None:
+                    tracing.stop()
         except ScheduleDivergence as error:
             divergence = error
         except RunAborted as aborted:
@@ -212,11 +222,14 @@ class Execution:
         trace_hash = observer.digest(f"{failure.kind if failure else 'pass'}|{self.scenario.name}|{self.variant}")
         schedule = schedule_from(self.scenario.name, self.variant, settings.preemptive, loop.decisions,
                                  trace_hash)
+        recorded = recorder.accesses() if recorder is not None else None
+        steps = tuple(observer.steps) if isinstance(observer, DetailedTrace) else ()
         result = RunResult(
             scenario=self.scenario.name, variant=self.variant, failure=failure, schedule=schedule,
             trace_hash=trace_hash, steps=loop.steps, virtual_time=loop.time(),
-            trace=tuple(observer.steps) if isinstance(observer, DetailedTrace) else (),
+            trace=_with_accesses(steps, recorded) if recorded else steps,
             decision_log=tuple(observer.decisions) if isinstance(observer, DetailedTrace) else (),
+            accesses=recorded,
         )
         if gc.get_count()[0] > 5000:
             gc.collect(0)  # keep young garbage of one run from finalizing inside the next
@@ -254,6 +267,16 @@ class Execution:
             names = "; ".join(f"{t.get_name()} awaiting {describe_await(t)}" for t in pending)
             return Failure("leak", f"{len(pending)} task(s) still pending when the scenario returned: {names}")
         return None
+
+
+def _with_accesses(steps: tuple[TraceStep, ...], accesses: tuple[Access, ...]) -> tuple[TraceStep, ...]:
+    """The steps with `access` set: each step's last write to a shared object, else its last read."""
+    chosen: dict[int, Access] = {}
+    for access in accesses:
+        if access.write or not chosen.get(access.step, access).write:
+            chosen[access.step] = access
+    return tuple(replace(step, access=f"{'write' if a.write else 'read'} {a.name}")
+                 if (a := chosen.get(step.index)) is not None else step for step in steps)
 
 
 def run_once(scenario: Scenario, variant: str, strategy: Strategy, settings: RunSettings | None = None,

@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from simharness.engine.accesses import AccessRecorder
 from simharness.engine.loop import await_point
 from simharness.outcome import DecisionRecord, TraceStep
 from simharness.engine.strategies.base import Option
@@ -48,10 +49,11 @@ class TraceHasher:
 class DetailedTrace(TraceHasher):
     """A `TraceHasher` that also keeps every step with its await point (for replay --trace)."""
 
-    def __init__(self) -> None:
+    def __init__(self, recorder: AccessRecorder | None = None) -> None:
         super().__init__()
         self.steps: list[TraceStep] = []
         self.decisions: list[DecisionRecord] = []
+        self.recorder = recorder  # told who runs each step, when the run records accesses
 
     def on_step(self, step: int, task: asyncio.Task[Any] | None, kind: str, key: str, now_ns: int,
                 label: str = "", decision: int | None = None) -> None:
@@ -65,6 +67,8 @@ class DetailedTrace(TraceHasher):
             label, actor = label or key, key
             lane = kind if kind in ("callback", "timer") else key
         deviation = decision is not None and self.decisions[decision - 1].chosen != 0
+        if self.recorder is not None:
+            self.recorder.at_step(step, actor)
         self.steps.append(TraceStep(index=step, actor=actor, lane=lane, kind=kind, label=label,
                                     time=now_ns / 1e9, decision=decision, deviation=deviation))
 

@@ -4,7 +4,9 @@ All-zero choices are the stock asyncio run, so the decisions that took another
 option are what made this run different. For each of them the explanation names
 the options offered (they name tasks and awaited objects), the one taken instead
 of the default, the steps around it in the failing trace, and where the default
-(FIFO) run went at the same point instead.
+(FIFO) run went at the same point instead. When both runs recorded their
+shared-object accesses (`accesses=True`), it also names the state that raced
+(`explore/raced.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simharness.errors import ConfigError
+from simharness.explore.raced import RacedState, raced_states
 from simharness.outcome import DecisionRecord, RunResult, TraceStep
 
 #: How many steps of context to keep before and after each departure.
@@ -74,6 +77,21 @@ class Explanation:
     # The failure as durations on the stock runtime (`explore/timing.py`), when asked for:
     # "fails when 'profile fetch' #1 takes 60 ms, ..." or why no durations express it.
     stock_terms: str = ""
+    #: The shared members that raced, most relevant first (`explore/raced.py`).
+    raced: tuple[RacedState, ...] = ()
+    #: The failing run recorded its accesses: an empty `raced` then means no Python object raced.
+    accesses_recorded: bool = False
+
+    @property
+    def raced_lines(self) -> list[str]:
+        """The raced state in words: one line per member, or why none is named."""
+        if self.raced:
+            return [state.describe() for state in self.raced]
+        if self.accesses_recorded and self.failed:
+            return ["raced state: none in the code's own objects (no attribute or item one task wrote was "
+                    "touched by another); what raced lies elsewhere: in a library's internals, a database, "
+                    "a file, a child process, or in what ran when rather than in shared data"]
+        return []
 
     @property
     def summary(self) -> str:
@@ -171,4 +189,7 @@ def explain(failing: RunResult, fifo: RunResult, *, context: int = CONTEXT_STEPS
         decisions=len(failing.decision_log), departures=departures,
         first_difference=_first_difference(failing.trace, fifo.trace),
         fifo_failed=fifo.failed, fifo_kind=fifo.failure.kind if fifo.failure else None,
+        raced=(raced_states(failing.accesses, fifo.accesses, fifo_fails=fifo.failed)
+               if failing.accesses is not None else ()),
+        accesses_recorded=failing.accesses is not None,
     )

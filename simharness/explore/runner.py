@@ -44,6 +44,8 @@ class ExploreOptions:
     seed: int = 0
     depth: int = 3
     bound: int | None = None
+    #: dfs only: prune decisions in states already explored from (`engine/strategies/dfs.py`).
+    reduction: bool = True
     shrink: bool = True
     #: Run every schedule and count each distinct outcome instead of stopping at the first failure.
     count_outcomes: bool = False
@@ -85,7 +87,8 @@ def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | 
                           "runs in one process: drop --workers, --shard and --cluster")
     if options.count_outcomes or options.shard is not None:
         store, first = None, None  # a count or a shard covers exactly its schedules
-    strategy = make_strategy(options.strategy, seed=options.seed, depth=options.depth, bound=options.bound)
+    strategy = make_strategy(options.strategy, seed=options.seed, depth=options.depth, bound=options.bound,
+                             reduction=options.reduction)
     started = perf_counter()
     runs = 0
     found: RunResult | None = None
@@ -140,7 +143,8 @@ def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | 
     return Exploration(
         scenario=scenario.name, variant=variant, strategy=options.strategy, seed=options.seed, runs=runs,
         failed=failure is not None, elapsed_s=round(perf_counter() - started, 6), failure=failure,
-        exhausted=exhausted, stored_replays=replayed, notes=tuple(remembered.notes),
+        exhausted=exhausted, reduced=bool(getattr(strategy, "reduced", False)),
+        stored_replays=replayed, notes=tuple(remembered.notes),
         outcomes=campaign.outcomes if campaign is not None else tally.rows(), campaign=info,
         interrupted=campaign is not None and campaign.interrupted,
     )
@@ -189,7 +193,7 @@ def require_simulation(scenario: Scenario) -> None:
 
 
 def _replay_in(execution: Execution, schedule: Schedule, *, detail: bool = False,
-               check_trace: bool = False) -> RunResult:
+               check_trace: bool = False, accesses: bool = False) -> RunResult:
     schedule.check_scope(execution.scenario.name, execution.variant)
     if schedule.preemptive != execution.settings.preemptive:
         mode = "preemptive" if schedule.preemptive else "faithful"
@@ -199,7 +203,7 @@ def _replay_in(execution: Execution, schedule: Schedule, *, detail: bool = False
     strategy.begin_run(1)
     version_note = recorded_on(schedule)
     try:
-        result = execution.run(strategy, detail=detail)
+        result = execution.run(strategy, detail=detail, accesses=accesses)
         strategy.end_run()
     except ScheduleDivergence as error:
         if not version_note:
@@ -273,13 +277,14 @@ def explore(scenario: Scenario, variants: list[str] | None = None, options: Expl
 
 
 def replay(scenario: Scenario, variant: str, schedule: str | Schedule, settings: RunSettings | None = None,
-           *, trace: bool = False, check_trace: bool = False) -> RunResult:
+           *, trace: bool = False, check_trace: bool = False, accesses: bool = False) -> RunResult:
     """Run exactly one recorded schedule. Raises `ScheduleDivergence` if the run departs from it.
 
     Every recorded decision must be met. With `check_trace` (the `replay` command), the
     steps between them must also match the recording's trace digest: for unchanged code
     a difference means the run is not deterministic. A schedule recorded on another
-    Python version is always checked so.
+    Python version is always checked so. `accesses` also records which step read or
+    wrote which shared object (`RunResult.accesses`, for the explanation; slow).
     """
     decoded = Schedule.decode(schedule) if isinstance(schedule, str) else schedule
     scenario.check_variant(variant)
@@ -290,11 +295,12 @@ def replay(scenario: Scenario, variant: str, schedule: str | Schedule, settings:
         base = RunSettings(**{**base.__dict__, "preemptive": decoded.preemptive})
     with RunEnvironment(base) as environment:
         return _replay_in(Execution(scenario, variant, environment), decoded, detail=trace,
-                          check_trace=check_trace)
+                          check_trace=check_trace, accesses=accesses)
 
 
 def replay_lenient(scenario: Scenario, variant: str, schedule: str | Schedule,
-                   settings: RunSettings | None = None, *, trace: bool = False) -> LenientReplay:
+                   settings: RunSettings | None = None, *, trace: bool = False,
+                   accesses: bool = False) -> LenientReplay:
     """Replay a schedule on code that may have changed: follow it where it still applies.
 
     The schedule may come from any variant of the same scenario (the buggy one's failing
@@ -314,7 +320,7 @@ def replay_lenient(scenario: Scenario, variant: str, schedule: str | Schedule,
     strategy = LenientReplayStrategy(decoded)
     with RunEnvironment(base) as environment:
         strategy.begin_run(1)
-        result = Execution(scenario, variant, environment).run(strategy, detail=trace)
+        result = Execution(scenario, variant, environment).run(strategy, detail=trace, accesses=accesses)
         strategy.end_run()
     return LenientReplay(result=result, recorded=len(decoded.decisions), followed=strategy.followed,
                          departures=decoded.deviations, departures_followed=strategy.departures_followed,
@@ -322,10 +328,10 @@ def replay_lenient(scenario: Scenario, variant: str, schedule: str | Schedule,
 
 
 def run_strategy(scenario: Scenario, variant: str, strategy: Strategy, settings: RunSettings | None = None,
-                 *, detail: bool = False) -> RunResult:
+                 *, detail: bool = False, accesses: bool = False) -> RunResult:
     """Run one schedule chosen by any strategy object (Hypothesis, custom strategies)."""
     with RunEnvironment(settings or RunSettings()) as environment:
         strategy.begin_run(1)
-        result = Execution(scenario, variant, environment).run(strategy, detail=detail)
+        result = Execution(scenario, variant, environment).run(strategy, detail=detail, accesses=accesses)
         strategy.end_run()
         return result

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
-from simharness.outcome import Exploration, RunResult
+from simharness.explore.raced import mark_raced
+from simharness.outcome import Exploration, RunResult, TraceStep
 
 #: Builds the replay command line for one failed exploration.
 ReplayCommand = Callable[[Exploration], str]
@@ -93,6 +94,13 @@ def exploration_document(target: str, explorations: Sequence[Exploration],
     }
 
 
+def _marked(trace: tuple[TraceStep, ...], explanation: Any | None) -> tuple[TraceStep, ...]:
+    """With recorded accesses, `access` names only the raced state the explanation names."""
+    if explanation is None or not getattr(explanation, "accesses_recorded", False):
+        return trace
+    return mark_raced(trace, explanation.raced)
+
+
 def replay_document(target: str, result: RunResult, fifo: RunResult | None,
                     explanation: Any | None) -> dict[str, Any]:
     """The `replay --json` document: outcome, the detailed trace, decisions, FIFO trace, why.
@@ -113,10 +121,12 @@ def replay_document(target: str, result: RunResult, fifo: RunResult | None,
         "steps": result.steps,
         "schedule": result.schedule.encode(),
         "virtual_time": to_jsonable(result.virtual_time),
-        "trace": to_jsonable(result.trace),
+        "trace": to_jsonable(_marked(result.trace, explanation)),
         "decisions": to_jsonable(result.decision_log),
         "fifo_trace": to_jsonable(fifo.trace) if fifo is not None else [],
         "fifo_failed": fifo.failed if fifo is not None else None,
         "fifo_kind": fifo.failure.kind if fifo is not None and fifo.failure else None,
         "explanation": to_jsonable(explanation),
+        # The raced state in words (the explanation's `raced_lines`), when accesses were recorded.
+        "raced_state": list(getattr(explanation, "raced_lines", ())),
     }

@@ -102,6 +102,11 @@ def _raced_section(steps: Sequence[Step], raced: frozenset[int], dirs: Sequence[
     return tag("section", body, cls="card", id=f"{ident}-raced"), links
 
 
+def _listed(value: Any) -> list[Any]:
+    """A document's list, or nothing when a hand-made document puts something else there."""
+    return value if isinstance(value, list) else []
+
+
 def replay_sections(document: dict[str, Any], dirs: Sequence[Path], *, replay_line: str | None = None,
                     ident: str = "run") -> str:
     """Every section of one detailed run."""
@@ -119,6 +124,7 @@ def replay_sections(document: dict[str, Any], dirs: Sequence[Path], *, replay_li
     summary = (tag("h2", esc(f"{document.get('scenario')} [{document.get('variant')}] ") + _outcome(document))
                + (tag("div", esc(document.get("message")), cls="message") if document.get("message") else "")
                + tag("p", esc(_why(document, departures)))
+               + "".join(tag("p", esc(str(line)), cls="raced-state") for line in _listed(document.get("raced_state")))
                + copyable("schedule", schedule, f"{ident}-schedule") + copyable("replay", line, f"{ident}-replay")
                + _facts([("steps", document.get("steps")),
                          ("virtual time", f"{format_time(float(document.get('virtual_time') or 0))} s"),
