@@ -33,7 +33,7 @@ SIMULATED = [(s, v) for s, v in BUGGY if "sim" in s.options.get("backends", ("si
 
 @pytest.mark.parametrize(("scenario", "variant"), SIMULATED, ids=lambda v: v if isinstance(v, str) else v.name)
 def test_the_found_failure_is_the_declared_bug(scenario: sh.Scenario, variant: str) -> None:
-    exploration = explore_variant(scenario, variant, ExploreOptions(strategy="pct", runs=300), store=None)
+    exploration = explore_variant(scenario, variant, ExploreOptions(strategy="pct", runs=300, shrink=False), store=None)
     found = exploration.failure
     assert found is not None, "not found within 300 pct schedules"
     signature = scenario.bug_signature(variant)

@@ -55,7 +55,8 @@ def test_buggy_variant_is_intermittent_or_declared_deterministic(path: Path, nam
         assert matches(scenario, variant, default.kind, default.message), default
         return
     assert default is None, f"the default order (the stock run) fails: {default}"
-    found = explore_variant(scenario, variant, ExploreOptions(strategy="pct", runs=BUDGET, seed=0), store=None)
+    found = explore_variant(scenario, variant, ExploreOptions(strategy="pct", runs=BUDGET, seed=0, shrink=False),
+                            store=None)
     assert found.failure is not None, f"pct found nothing in {BUDGET} schedules"
     assert matches(scenario, variant, found.failure.kind, found.failure.message), found.failure
 

@@ -64,6 +64,14 @@ def test_blocked_loop_is_reported_not_hung() -> None:
     assert "detection.py" in message  # names the line that blocked
 
 
+def test_the_scenarios_own_blocked_loop_threshold_applies() -> None:
+    # The watchdog is shared by an exploration's runs; each run must watch with its
+    # scenario's threshold (0.5 s here), not the default 10 s (under which the 3 s
+    # sleep would end and the run pass).
+    failure = first_failure("sleep-blocks-loop-past-its-threshold")
+    assert failure.kind == "blocked-loop" and "for over 0.5 s" in failure.message
+
+
 @pytest.mark.parametrize("name", [
     "pingpong-alternation", "queue-pipeline", "semaphore-workers", "taskgroup-cancellation",
     "first-completed", "condition-handoff", "timeout-handled",

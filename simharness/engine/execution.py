@@ -152,6 +152,9 @@ class Execution:
         loop.unretrieved_is_finding = True
         environment.clock.set(0)
         watchdog = environment.watchdog
+        # The watchdog is shared by the exploration's runs; the threshold is this run's
+        # (the scenario may declare its own blocked_loop_s).
+        watchdog.threshold_s = settings.blocked_loop_s
 
         def stuck(kind: str, detail: str) -> None:
             blocking, _, where = detail.partition("|")

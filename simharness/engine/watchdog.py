@@ -98,9 +98,8 @@ class Watchdog:
             self._watcher.start()
 
     def _watch(self) -> None:
-        poll = min(0.05, self.threshold_s / 4)
         seen_epoch, since = -1, _real_monotonic()
-        while not self._stop.wait(poll):
+        while not self._stop.wait(min(0.05, self.threshold_s / 4)):
             epoch = self.epoch
             now = _real_monotonic()
             if epoch != seen_epoch or not self.in_step:
