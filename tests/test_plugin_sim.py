@@ -33,10 +33,11 @@ def test_every_asyncio_test_and_its_async_fixtures_run_per_schedule(tester: pyte
     log = (tester.path / "setups.log").read_text().split()
     assert log.count("setup") == log.count("teardown") == 21 + 4
     assert summary(output).startswith("simharness: 2 tests, 23 schedules in all, 0 failures, 0 unsupported")
-    assert re.search(r"left alone \(ran as usual, not explored\): 3 tests", output)
-    for reason in ("opted out with @pytest.mark.simharness(skip=True)", "loop_scope=module",
-                   "sync test calling asyncio.run()"):
+    assert re.search(r"left alone \(ran as usual, not explored\): 2 tests", output)
+    for reason in ("opted out with @pytest.mark.simharness(skip=True)", "sync test calling asyncio.run()"):
         assert reason in output
+    assert "not explored (the loop outlives one test): 1 test, 0 failures" in output
+    assert "simharness:   1 x on a module-scoped loop" in output
     assert (tester.path / ".simharness" / "last-seed").read_text().strip() == "3"
 
 

@@ -80,6 +80,12 @@ class ThreadWatch:
         self._baseline = frozenset(t.ident for t in threading.enumerate()
                                    if not (_is_pool_worker(t) and is_parked(frames.get(t.ident or -1))))
 
+    def adopt(self, idents: set[int]) -> None:
+        """Count these threads as older than the run: a loop that outlives many runs (a shared
+        loop of pytest's wider scopes) adopts the threads started between its runs, by code that
+        is not its own (a sync fixture's server thread), as a new loop made then would."""
+        self._baseline = self._baseline | idents
+
     def may_be_busy(self) -> bool:
         """Cheap check: could any thread started during the run still be working?
 

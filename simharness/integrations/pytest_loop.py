@@ -165,10 +165,7 @@ class PytestLoop(ControlledLoop):
                 ControlledLoop.active = None
 
     def _stuck(self, kind: str, detail: str) -> None:
-        blocking, _, where = detail.partition("|")
-        what = (f"event loop blocked by a {blocking}" if kind == "blocked-loop"
-                else "a step ran without returning to the loop")
-        self.abort = (kind, f"{what} for over {self._run.environment.settings.blocked_loop_s:g} s at {where}")
+        self.abort = stuck_finding(kind, detail, self._run.environment.settings.blocked_loop_s)
 
     def close(self) -> None:
         self.finish()
@@ -185,6 +182,14 @@ class PytestLoop(ControlledLoop):
             pass
         finally:
             super().close()
+
+
+def stuck_finding(kind: str, detail: str, limit_s: float) -> tuple[str, str]:
+    """The finding (kind, message) that ends a run whose step the watchdog caught stuck."""
+    blocking, _, where = detail.partition("|")
+    what = (f"event loop blocked by a {blocking}" if kind == "blocked-loop"
+            else "a step ran without returning to the loop")
+    return kind, f"{what} for over {limit_s:g} s at {where}"
 
 
 class NotOnOurLoop(Exception):
@@ -218,7 +223,13 @@ class RealWallClock:
 def loop_factory() -> asyncio.AbstractEventLoop:
     """The event-loop factory the plugin gives pytest-asyncio (and plain async tests)."""
     run = ScheduleRun.current
-    if run is None or run.strategy is None or run.loops:
+    if run is None:
+        # Outside a schedule: a test on a loop wider than the function gets a shared controlled
+        # loop (pytest_shared_loop, which imports this module), any other test the stock loop.
+        from simharness.integrations.pytest_shared_loop import scoped_loop
+        shared = scoped_loop()
+        return shared if shared is not None else asyncio.get_event_loop_policy().new_event_loop()
+    if run.strategy is None or run.loops:
         # Unexplored, or a second loop in one schedule (another loop scope): stock.
         return asyncio.get_event_loop_policy().new_event_loop()
     return run.new_loop()

@@ -8,7 +8,8 @@ the failure store (tried first on the next run), and reported with the seed, the
 that departed from the default order and the one command that replays it
 (`--sim-replay SCHEDULE`). Modules: `pytest_options` (settings), `pytest_select`
 (what is explored), `pytest_loop` (one schedule's loop), `pytest_explore` (the
-schedules of one test), `pytest_report` (texts and summary).
+schedules of one test), `pytest_scopes` (tests on loops wider than the function: a shared
+controlled loop, default order), `pytest_report` (texts and summary).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from simharness.integrations.pytest_options import (
 from simharness.integrations.pytest_report import (
     Stats, add_properties, failure_text, replay_command, rewrite_failure, scenario_name, traceback_of,
 )
+from simharness.integrations.pytest_scopes import ScopedLoops
+from simharness.engine.execution import RunSettings
 from simharness.engine.schedule import scope_of
 
 __all__ = ["SimConfig", "scenario_name", "seed_for_test"]
@@ -75,6 +78,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[CONFIG_KEY] = resolve(config)
     config.stash[STATS_KEY] = Stats()
     _CONFIG["config"] = config
+    sim = config.stash[CONFIG_KEY]
+    config.pluginmanager.register(ScopedLoops(RunSettings(blocked_loop_s=min(10.0, sim.timeout_s)), sim.plugin_flag),
+                                  "simharness-scoped-loops")
     if config.pluginmanager.has_plugin("asyncio"):
         config.pluginmanager.register(AsyncioLoopFactories(), "simharness-asyncio-loop-factories")
         config.pluginmanager.register(StockFactoryStandIn(), "simharness-stock-factory-stand-in")
@@ -191,24 +197,30 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """Under --sim, count the sync tests that start their own loop with asyncio.run()."""
+    """Under --sim, count the sync tests that start their own loop (asyncio.run(), asyncio.new_event_loop())."""
     sim = item.config.stash[CONFIG_KEY]
     if not sim.all_async or item.stash.get(select.PLAN_KEY, ("", ""))[0]:
         return (yield)
-    original, used = asyncio.run, []
+    originals = {(asyncio, "run"): asyncio.run, (asyncio, "new_event_loop"): asyncio.new_event_loop}
+    used: list[str] = []
 
-    def counting_run(*args: Any, **kwargs: Any) -> Any:
-        used.append(True)
-        return original(*args, **kwargs)
+    def counting(name: str, original: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            used.append(name)
+            return original(*args, **kwargs)
+        return call
 
-    asyncio.run = counting_run  # type: ignore[assignment]
+    for (module, name), original in originals.items():
+        setattr(module, name, counting(name, original))
     try:
         return (yield)
     finally:
-        asyncio.run = original
+        for (module, name), original in originals.items():
+            setattr(module, name, original)
         if used:
-            item.user_properties += [("simharness_status", "left-alone"),
-                                     ("simharness_detail", "sync test calling asyncio.run() (its own stock loop)")]
+            detail = ("sync test calling asyncio.run() (its own stock loop)" if "run" in used else
+                      "sync test starting its own loop with asyncio.new_event_loop() (a stock loop)")
+            item.user_properties += [("simharness_status", "left-alone"), ("simharness_detail", detail)]
 
 
 @pytest.hookimpl(tryfirst=True)

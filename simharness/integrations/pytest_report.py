@@ -109,6 +109,8 @@ class Stats:
     alone: Counter[str] = field(default_factory=Counter)
     unsupported: Counter[str] = field(default_factory=Counter)
     stopped: list[str] = field(default_factory=list)
+    scoped: Counter[str] = field(default_factory=Counter)           # loop scope -> tests run on it unexplored
+    scoped_outcomes: Counter[str] = field(default_factory=Counter)  # their failures and unsupported ones
 
     @property
     def ran_any(self) -> bool:
@@ -123,6 +125,12 @@ class Stats:
             return
         if status == "left-alone":
             self.alone[str(props.get("simharness_detail", ""))] += 1
+            return
+        if status == "default-order":  # on a shared controlled loop (pytest_scopes)
+            self.scoped[str(props.get("simharness_scope", ""))] += 1
+            self.scoped_outcomes[str(props.get("simharness_outcome", ""))] += 1
+            if props.get("simharness_outcome") == "unsupported":
+                self.unsupported[str(props.get("simharness_detail", ""))] += 1
             return
         self.statuses[status] += 1
         if props.get("simharness_mode") == "replay":
@@ -151,6 +159,17 @@ class Stats:
                 out.append(f"simharness:   unsupported in simulation: {api} ({count} test{'s' * (count != 1)})")
             for line in self.stopped:
                 out.append(f"simharness:   stopped early: {line}")
+        if self.scoped:
+            total, failed = sum(self.scoped.values()), self.scoped_outcomes["failed"]
+            unsupported = self.scoped_outcomes["unsupported"]
+            out.append(f"simharness: ran in the default order on a shared controlled loop, not explored (the loop "
+                       f"outlives one test): {total} test{'s' * (total != 1)}, {failed} failure{'s' * (failed != 1)}, "
+                       f"{unsupported} unsupported")
+            for scope, count in sorted(self.scoped.items(), key=lambda kv: (-kv[1], kv[0])):
+                out.append(f"simharness:   {count} x on a {scope}-scoped loop")
+            if not self.ran_any:
+                for api, count in sorted(self.unsupported.items()):
+                    out.append(f"simharness:   unsupported in simulation: {api} ({count} test{'s' * (count != 1)})")
         if self.alone:
             total = sum(self.alone.values())
             out.append(f"simharness: left alone (ran as usual, not explored): {total} test{'s' * (total != 1)}")

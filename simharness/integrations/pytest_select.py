@@ -2,12 +2,13 @@
 
 Explored: an `async def` test marked `@pytest.mark.simharness`, or any asyncio test
 under `--sim`, whose loop is function-scoped (pytest-asyncio's default) and whose
-async fixtures run on that same loop. Left alone, each with its reason counted in
-the summary: tests on a module/class/package/session-scoped loop or with async
-fixtures on one (their loop outlives a schedule, so a schedule could not start
-afresh), anyio tests on another backend than asyncio or with async fixtures wider than
-the function (anyio's runner then outlives a schedule), and tests opted out with
-`@pytest.mark.simharness(skip=True)`. Hypothesis `@given` async tests run on the
+async fixtures run on that same loop. Run on a controlled loop in the default order,
+not explored (`SCOPED`, see `pytest_scopes`): tests on a class/module/package/
+session-scoped loop or with async fixtures on one, and anyio tests with async fixtures
+wider than the function (anyio's runner then outlives the test): their loop outlives a
+schedule, so a schedule could not start afresh. Left alone, each with its reason
+counted in the summary: anyio tests on another backend than asyncio, and tests opted
+out with `@pytest.mark.simharness(skip=True)`. Hypothesis `@given` async tests run on the
 controlled loop in the default order only: Hypothesis draws other examples on each
 run, so a schedule of one run would not replay on another.
 """
@@ -23,6 +24,9 @@ from simharness.integrations.pytest_anyio import backend_of
 
 EXPLORE = "explore"
 ALONE = "left-alone"
+SCOPED = "scoped"  # its reason is the widest loop scope: "class", "module", "package" or "session"
+#: pytest's scopes, narrowest first (the widest of a test's loops names its SCOPED plan).
+SCOPES = ("function", "class", "module", "package", "session")
 PLAN_KEY = pytest.StashKey[tuple[str, str]]()
 
 
@@ -72,8 +76,14 @@ def async_fixtures(item: pytest.Item) -> dict[str, Any]:
     return {name: d for name, d in definitions.items() if _is_async(d.func)}
 
 
+def widest(scopes: Any) -> str:
+    """The widest of `scopes` (pytest scope names; "function" when empty)."""
+    known = [s for s in scopes if s in SCOPES]
+    return max(known, key=SCOPES.index, default="function")
+
+
 def plan(item: pytest.Item, all_async: bool, wanted: dict[str, Any]) -> tuple[str, str]:
-    """(EXPLORE or ALONE or "", reason) for `item`."""
+    """(EXPLORE, SCOPED, ALONE or "", reason) for `item` (SCOPED's reason: the loop's scope)."""
     if not isinstance(item, pytest.Function):
         return "", ""
     marked = item.get_closest_marker("simharness") is not None
@@ -88,19 +98,14 @@ def plan(item: pytest.Item, all_async: bool, wanted: dict[str, Any]) -> tuple[st
         backend = backend_of(item)
         if backend not in (None, "asyncio"):
             return ALONE, f"anyio test on the {backend} backend (not asyncio)"
-        for name, definition in sorted(fixtures.items()):
-            if definition.scope != "function":
-                return ALONE, f"anyio async fixture of {definition.scope} scope (its runner outlives one schedule)"
-        return EXPLORE, ""  # anyio's plugin runs it, on the loop pytest_anyio gives its runner
+        # anyio keeps its runner while a wider async fixture holds it: the runner outlives the test.
+        scope = widest(str(definition.scope) for definition in fixtures.values())
+        return (SCOPED, scope) if scope != "function" else (EXPLORE, "")
     if managed_by_pytest_asyncio(item):
-        scope = str(getattr(item, "_loop_scope", "function"))
-        if scope != "function":
-            return ALONE, f"loop_scope={scope} (the loop outlives one schedule)"
-        for name, definition in sorted(fixtures.items()):
-            fixture_scope = _fixture_loop_scope(item.config, definition)
-            if fixture_scope != "function":
-                return ALONE, f"async fixture on a {fixture_scope}-scoped loop (the loop outlives one schedule)"
-        return EXPLORE, ""
+        loops = [str(getattr(item, "_loop_scope", "function"))]
+        loops += [_fixture_loop_scope(item.config, definition) for definition in fixtures.values()]
+        scope = widest(loops)
+        return (SCOPED, scope) if scope != "function" else (EXPLORE, "")
     if fixtures:
         return ALONE, "async fixtures that no asyncio plugin runs"
     if inspect.isasyncgenfunction(test_function(item)):
