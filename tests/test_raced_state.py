@@ -7,6 +7,8 @@ Accesses are recorded on the replay that builds the explanation (`sys.settrace` 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -203,3 +205,12 @@ def test_explore_prints_the_raced_state(tmp_path: Path) -> None:
                    cwd=tmp_path)
     assert done.code == 1, done.err
     assert "raced on `MCPProvider.metrics.requests_made`: " in done.out
+
+
+def test_the_pytest_plugin_report_names_the_raced_state(tmp_path: Path) -> None:
+    (tmp_path / "test_flaky.py").write_text((ROOT / "tests" / "fixtures" / "plugin" / "suite_flaky.py").read_text())
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SIMHARNESS_STORE": "off"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "--sim", "--sim-seed", "1", "-q", "-p", "no:cacheprovider",
+                           "test_flaky.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "raced on `Session.token`: " in done.stdout

@@ -1,7 +1,7 @@
 """Which task read or wrote which shared object: recorded on a replay, never while exploring.
 
 `AccessRecorder` is switched on by `Execution.run(..., accesses=True)`. For the
-length of the run it traces the loop thread's user code (not simharness's, not the
+length of the run it traces (`access_tracing.recording`) the loop thread's user code (not simharness's, not the
 standard library's: asyncio's plumbing says nothing about the race) and notes
 every attribute and item access its sites (`access_sites.py`) make, with the step
 and actor that made it. On 3.11 the tracer is `sys.settrace` with opcode events;
@@ -18,11 +18,10 @@ members that two actors touched and at least one wrote: the shared, conflicting 
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import sys
 import sysconfig
 import threading
-from collections.abc import Callable
 from types import CodeType, FrameType, GetSetDescriptorType
 from typing import Any
 
@@ -34,8 +33,25 @@ MAX_ACCESSES = 200_000
 #: Longest item key shown by value (`['user-1']`); longer ones are shown as written.
 KEY_TEXT = 40
 
+
+
+def _package_dirs(*names: str) -> tuple[str, ...]:
+    """Where these packages live, if installed (found without importing them)."""
+    found = []
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec is not None:
+            found += [folder + os.sep for folder in spec.submodule_search_locations or ()]
+    return tuple(found)
+
+
+_PATHS = sysconfig.get_paths()
+#: Code that is not the user's: simharness, pytest's machinery, the standard library
+#: (asyncio) but not the installed packages that may sit inside it (site-packages).
 _OWN = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,  # simharness/
-        sysconfig.get_paths()["stdlib"] + os.sep, sysconfig.get_paths()["platstdlib"] + os.sep)
+        *_package_dirs("_pytest", "pluggy"))
+_INSTALLED = (_PATHS["purelib"] + os.sep, _PATHS["platlib"] + os.sep)
+_STDLIB = (_PATHS["stdlib"] + os.sep, _PATHS["platstdlib"] + os.sep)
 _MISSING = object()
 _PLAIN_KEYS = (str, int, float, bool, bytes, type(None))
 #: Methods that build their first argument: what they write is not shared yet.
@@ -46,7 +62,9 @@ _Location = tuple[int, str]  # (object number, member text)
 def is_user_code(code: CodeType) -> bool:
     """Code whose accesses count: not simharness's own, not the standard library's."""
     name = code.co_filename
-    return not name.startswith(_OWN) and not name.startswith("<frozen")
+    if name.startswith(_OWN) or name.startswith("<frozen"):
+        return False
+    return name.startswith(_INSTALLED) or not name.startswith(_STDLIB)
 
 
 def _plain(value: Any) -> Any:
@@ -211,88 +229,3 @@ class AccessRecorder:
         return tuple(Access(step=step, actor=actor, write=write, obj=location[0], owner=owner,
                             member=location[1], where=where, how=how)
                      for step, actor, write, location, owner, where, how in self._raw if location in conflicting)
-
-
-class _Settrace:
-    """3.11: `sys.settrace` with opcode events, in user frames of the loop thread only."""
-
-    def __init__(self, recorder: AccessRecorder) -> None:
-        self.recorder = recorder
-        self.previous: Callable[..., Any] | None = None
-
-    def _local(self, frame: FrameType, event: str, arg: Any) -> Callable[..., Any] | None:
-        if event == "opcode":
-            site = self.recorder.sites(frame.f_code).get(frame.f_lasti)
-            if site is not None:
-                self.recorder.record(frame, site)
-        return self._local
-
-    def _global(self, frame: FrameType, event: str, arg: Any) -> Callable[..., Any] | None:
-        if event != "call" or not self.recorder.sites(frame.f_code):
-            return None
-        frame.f_trace_lines = False
-        frame.f_trace_opcodes = True
-        return self._local
-
-    def start(self) -> None:
-        self.previous = sys.gettrace()
-        sys.settrace(self._global)
-
-    def stop(self) -> None:
-        sys.settrace(self.previous)
-
-
-class _Monitoring:
-    """3.12+: `sys.monitoring` instruction events, on per user code object, kept only at sites."""
-
-    TOOLS = (4, 3)  # ids that coverage, debuggers and profilers (0, 1, 2, 5) leave free
-
-    def __init__(self, recorder: AccessRecorder) -> None:
-        self.recorder = recorder
-        self.tool: int | None = None
-        self.enabled: set[CodeType] = set()
-
-    def _start(self, code: CodeType, offset: int) -> Any:
-        if code not in self.enabled and self.recorder.sites(code):
-            self.enabled.add(code)
-            sys.monitoring.set_local_events(self.tool, code, sys.monitoring.events.INSTRUCTION)  # type: ignore[attr-defined]
-        return None
-
-    def _instruction(self, code: CodeType, offset: int) -> Any:
-        site = self.recorder.sites(code).get(offset)
-        if site is None:
-            return sys.monitoring.DISABLE  # type: ignore[attr-defined]  # never a site: stop asking here
-        self.recorder.record(sys._getframe(1), site)
-        return None
-
-    def start(self) -> None:
-        monitoring = sys.monitoring  # type: ignore[attr-defined]
-        for tool in self.TOOLS:
-            if monitoring.get_tool(tool) is None:
-                monitoring.use_tool_id(tool, "simharness accesses")
-                self.tool = tool
-                break
-        else:
-            return  # every spare id is taken: the run is recorded without accesses
-        events = monitoring.events
-        monitoring.register_callback(self.tool, events.PY_START, self._start)
-        monitoring.register_callback(self.tool, events.PY_RESUME, self._start)
-        monitoring.register_callback(self.tool, events.INSTRUCTION, self._instruction)
-        monitoring.set_events(self.tool, events.PY_START | events.PY_RESUME)
-
-    def stop(self) -> None:
-        if self.tool is None:
-            return
-        monitoring = sys.monitoring  # type: ignore[attr-defined]
-        for code in self.enabled:
-            monitoring.set_local_events(self.tool, code, 0)
-        monitoring.set_events(self.tool, 0)
-        for event in (monitoring.events.PY_START, monitoring.events.PY_RESUME, monitoring.events.INSTRUCTION):
-            monitoring.register_callback(self.tool, event, None)
-        monitoring.free_tool_id(self.tool)
-        self.tool = None
-
-
-def tracer(recorder: AccessRecorder) -> _Settrace | _Monitoring:
-    """The tracer for this Python: call `start()` before the run and `stop()` after it."""
-    return _Monitoring(recorder) if sys.version_info >= (3, 12) else _Settrace(recorder)

@@ -14,18 +14,19 @@ import threading
 import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from simharness.engine.accesses import AccessRecorder, tracer
+from simharness.engine.access_tracing import recording
+from simharness.engine.accesses import AccessRecorder
 from simharness.engine.loop import ControlledLoop, RunAborted
 from simharness.engine.clock import VirtualWallClock
 from simharness.errors import ConfigError, ScheduleDivergence, UnsupportedInSimulation
-from simharness.outcome import Access, Failure, Frame, RunResult, TraceStep
+from simharness.outcome import Failure, Frame, RunResult
 from simharness.scenario import FAULTS, Scenario
 from simharness.engine.schedule import schedule_from
 from simharness.engine.strategies.base import Strategy
-from simharness.engine.trace import DetailedTrace, TraceHasher
+from simharness.engine.trace import DetailedTrace, TraceHasher, with_accesses
 from simharness.engine.watchdog import LoopInterrupted, Watchdog
 
 
@@ -174,14 +175,8 @@ class Execution:
                 raise ConfigError(f"scenario {self.scenario.name} cannot be called with variant "
                                   f"{self.variant!r}: {error}") from None
             main = loop.create_task(coroutine, name="main")
-            tracing = tracer(recorder) if recorder is not None else None
-            if tracing is not None:
-                tracing.start()
-            try:
+            with recording(recorder):
                 loop.run_until_complete(main)
-            finally:
-                if tracing is not None:
-                    tracing.stop()
         except ScheduleDivergence as error:
             divergence = error
         except RunAborted as aborted:
@@ -230,7 +225,7 @@ class Execution:
         result = RunResult(
             scenario=self.scenario.name, variant=self.variant, failure=failure, schedule=schedule,
             trace_hash=trace_hash, steps=loop.steps, virtual_time=loop.time(),
-            trace=_with_accesses(steps, recorded) if recorded else steps,
+            trace=with_accesses(steps, recorded) if recorded else steps,
             decision_log=tuple(observer.decisions) if isinstance(observer, DetailedTrace) else (),
             accesses=recorded,
         )
@@ -270,16 +265,6 @@ class Execution:
             names = "; ".join(f"{t.get_name()} awaiting {describe_await(t)}" for t in pending)
             return Failure("leak", f"{len(pending)} task(s) still pending when the scenario returned: {names}")
         return None
-
-
-def _with_accesses(steps: tuple[TraceStep, ...], accesses: tuple[Access, ...]) -> tuple[TraceStep, ...]:
-    """The steps with `access` set: each step's last write to a shared object, else its last read."""
-    chosen: dict[int, Access] = {}
-    for access in accesses:
-        if access.write or not chosen.get(access.step, access).write:
-            chosen[access.step] = access
-    return tuple(replace(step, access=f"{'write' if a.write else 'read'} {a.name}")
-                 if (a := chosen.get(step.index)) is not None else step for step in steps)
 
 
 def run_once(scenario: Scenario, variant: str, strategy: Strategy, settings: RunSettings | None = None,

@@ -10,11 +10,12 @@ import asyncio
 import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from simharness.engine.accesses import AccessRecorder
 from simharness.engine.loop import await_point
-from simharness.outcome import DecisionRecord, TraceStep
+from simharness.outcome import Access, DecisionRecord, TraceStep
 from simharness.engine.strategies.base import Option
 
 
@@ -78,3 +79,13 @@ class DetailedTrace(TraceHasher):
         self.decisions.append(DecisionRecord(index=index, step=step + 1, time=now_ns / 1e9,
                                              options=tuple(f"{o.key}: {o.label}" for o in options),
                                              chosen=chosen))
+
+
+def with_accesses(steps: Sequence[TraceStep], accesses: Sequence[Access]) -> tuple[TraceStep, ...]:
+    """The steps with `access` set: each step's last write to a shared object, else its last read."""
+    chosen: dict[int, Access] = {}
+    for access in accesses:
+        if access.write or not chosen.get(access.step, access).write:
+            chosen[access.step] = access
+    return tuple(replace(step, access=f"{'write' if a.write else 'read'} {a.name}")
+                 if (a := chosen.get(step.index)) is not None else step for step in steps)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simharness.errors import ConfigError
-from simharness.explore.raced import RacedState, raced_states
+from simharness.explore.raced import RacedState, raced_lines, raced_states
 from simharness.outcome import DecisionRecord, RunResult, TraceStep
 
 #: How many steps of context to keep before and after each departure.
@@ -85,13 +85,7 @@ class Explanation:
     @property
     def raced_lines(self) -> list[str]:
         """The raced state in words: one line per member, or why none is named."""
-        if self.raced:
-            return [state.describe() for state in self.raced]
-        if self.accesses_recorded and self.failed:
-            return ["raced state: none in the code's own objects (no attribute or item one task wrote was "
-                    "touched by another); what raced lies elsewhere: in a library's internals, a database, "
-                    "a file, a child process, or in what ran when rather than in shared data"]
-        return []
+        return raced_lines(self.raced, recorded=self.accesses_recorded, failed=self.failed)
 
     @property
     def summary(self) -> str:

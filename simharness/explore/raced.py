@@ -214,6 +214,19 @@ def raced_states(failing: Sequence[Access], fifo: Sequence[Access] | None = None
     return tuple(found[:limit])
 
 
+#: Said when accesses were recorded and no member raced.
+NONE_RACED = ("raced state: none in the code's own objects (no attribute or item one task wrote was "
+              "touched by another); what raced lies elsewhere: in a library's internals, a database, "
+              "a file, a child process, or in what ran when rather than in shared data")
+
+
+def raced_lines(states: Sequence[RacedState], *, recorded: bool, failed: bool) -> list[str]:
+    """The raced state in words: one line per member, or (recorded, failing, none raced) why none is named."""
+    if states:
+        return [state.describe() for state in states]
+    return [NONE_RACED] if recorded and failed else []
+
+
 def mark_raced(trace: Sequence[TraceStep], states: Sequence[RacedState]) -> tuple[TraceStep, ...]:
     """The trace with `access` set on exactly the steps of the raced states' touches ("write X").
 

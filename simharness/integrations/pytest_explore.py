@@ -20,11 +20,15 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
+from simharness.engine.access_tracing import recording
+from simharness.engine.accesses import AccessRecorder
 from simharness.engine.execution import RunEnvironment, RunSettings
 from simharness.engine.schedule import Schedule, schedule_from
 from simharness.engine.strategies import FifoStrategy, ReplayStrategy, make_strategy
 from simharness.engine.strategies.base import Strategy
+from simharness.engine.trace import DetailedTrace, with_accesses
 from simharness.errors import ScheduleDivergence
+from simharness.explore.raced import raced_lines, raced_states
 from simharness.explore.shrink import shrink_failure
 from simharness.explore.store import StoreSession
 from simharness.integrations.pytest_loop import (
@@ -66,18 +70,23 @@ class ItemExecution:
         self.own_clock = isinstance(environment.clock, RealWallClock)
 
     def protocol(self, strategy: Strategy | None, nextitem: Any, *, log: bool = False,
-                 detail: bool = False) -> tuple[ScheduleRun, list[Any]]:
-        with ScheduleRun(self.environment, strategy, detail=detail) as run:
-            reports = runtestprotocol(self.item, log=log, nextitem=nextitem)
+                 detail: bool = False, recorder: AccessRecorder | None = None) -> tuple[ScheduleRun, list[Any]]:
+        with ScheduleRun(self.environment, strategy, detail=detail or recorder is not None) as run:
+            if isinstance(run.observer, DetailedTrace):
+                run.observer.recorder = recorder  # who runs each step, for the accesses
+            with recording(recorder):
+                reports = runtestprotocol(self.item, log=log, nextitem=nextitem)
         return run, reports
 
     last_reports: list[Any] = []
     last_skipped = False
     loop_made = False
 
-    def run(self, strategy: Strategy, *, detail: bool = False, nextitem: Any = None, log: bool = False) -> RunResult:
+    def run(self, strategy: Strategy, *, detail: bool = False, nextitem: Any = None, log: bool = False,
+            accesses: bool = False) -> RunResult:
+        recorder = AccessRecorder() if accesses else None
         run, reports = self.protocol(strategy, nextitem if nextitem is not None else self.item.parent,
-                                     log=log, detail=detail)
+                                     log=log, detail=detail, recorder=recorder)
         loop = run.loop
         if loop is None and strategy is not None and any(r.when == "call" for r in reports):
             raise NotOnOurLoop("ran on anyio's runner of an earlier test (a wider-scoped async fixture holds it)"
@@ -92,6 +101,7 @@ class ItemExecution:
         if failure is not None and TIME_MACHINE_REFUSAL in failure.message and not self.own_clock:
             raise WallClockConflict(failure.message)
         observer = run.observer
+        recorded = recorder.accesses() if recorder is not None else None
         decisions = loop.decisions if loop is not None else []
         trace_hash = observer.digest(f"{failure.kind if failure else 'pass'}|{self.scenario_name}|{VARIANT}")
         return RunResult(
@@ -99,7 +109,9 @@ class ItemExecution:
             schedule=schedule_from(self.scenario_name, VARIANT, self.settings.preemptive, decisions, trace_hash),
             trace_hash=trace_hash, steps=loop.steps if loop is not None else 0,
             virtual_time=loop.time() if loop is not None else 0.0,
-            trace=tuple(getattr(observer, "steps", ())), decision_log=tuple(getattr(observer, "decisions", ())),
+            trace=(with_accesses(getattr(observer, "steps", ()), recorded) if recorded
+                   else tuple(getattr(observer, "steps", ()))),
+            decision_log=tuple(getattr(observer, "decisions", ())), accesses=recorded,
         )
 
 
@@ -141,12 +153,13 @@ def _explore(execution: ItemExecution, outcome: ItemOutcome, *, strategy: str, r
     if replay is not None:
         outcome.status = "replay"
         try:
-            result = replay_in(execution, replay, detail=True, nextitem=nextitem)
+            result = replay_in(execution, replay, detail=True, accesses=True, nextitem=nextitem)
         except ScheduleDivergence as divergence:
             outcome.notes.append(str(divergence))
             return
         outcome.schedules = 1
         outcome.failure = result if result.failed else None
+        outcome.notes += _raced(result)
         return
     # A store file that does not exist yet is created only when there is a failure to remember.
     remembered = StoreSession.open(store if store is not None and store.path.exists() else None, name, VARIANT)
@@ -198,7 +211,8 @@ def _explore(execution: ItemExecution, outcome: ItemOutcome, *, strategy: str, r
         outcome.original = found
         shrunk, _ = shrink_failure(_Deadline(execution, started + timeout_s, outcome), found)  # type: ignore[arg-type]
         try:
-            final = replay_in(execution, shrunk.schedule, detail=True, nextitem=nextitem)
+            final = replay_in(execution, shrunk.schedule, detail=True, accesses=True, nextitem=nextitem)
+            outcome.notes += _raced(final)
         except ScheduleDivergence as divergence:
             final = shrunk
             outcome.notes.append(f"the shrunk schedule did not replay the same way: {divergence.detail}")
@@ -218,6 +232,13 @@ def _explore(execution: ItemExecution, outcome: ItemOutcome, *, strategy: str, r
     if final.failed:
         outcome.status, outcome.failure, outcome.original, outcome.run_index = "failed", final, final, runs + 1
     return
+
+
+def _raced(result: RunResult) -> list[str]:
+    """The shared state a failing replay raced on, in words (without a FIFO run to compare with)."""
+    if result.accesses is None or not result.failed:
+        return []
+    return raced_lines(raced_states(result.accesses), recorded=True, failed=result.failed)
 
 
 class _Deadline:
