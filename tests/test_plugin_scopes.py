@@ -173,3 +173,41 @@ def test_a_thread_a_sync_fixture_starts_between_runs_is_not_the_loops_work(teste
     result = run(tester, "--sim", "--sim-seed", "1")
     result.assert_outcomes(passed=2)
     assert re.search(SCOPED_LINE + r"2 tests, 0 failures", result.stdout.str())
+
+
+def test_scope_ending_after_an_explored_last_test_tears_down_in_order(tester: pytest.Pytester) -> None:
+    # The session's last test is explored: its logged run tears down only to its module, so the
+    # module's fixtures end in pytest's own session finish, and only then is the shared loop closed.
+    tester.makepyfile(test_suite=textwrap.dedent("""\
+        import asyncio
+
+        import pytest
+        import pytest_asyncio
+
+        def note(what):
+            with open("scopes.log", "a") as log:
+                log.write(what + "\\n")
+
+        @pytest_asyncio.fixture(scope="module", loop_scope="module")
+        async def service():
+            async def worker():
+                try:
+                    await asyncio.sleep(3600)
+                finally:
+                    note("worker drained")
+            task = asyncio.create_task(worker())
+            yield task
+            note("service torn down")
+
+        @pytest.mark.asyncio(loop_scope="module")
+        async def test_scoped(service):
+            assert not service.done()
+
+        @pytest.mark.asyncio
+        async def test_explored_last():
+            await asyncio.gather(asyncio.sleep(1), asyncio.sleep(2))
+        """))
+    result = run(tester, "--sim", "--sim-seed", "1", "--sim-runs", "3")
+    result.assert_outcomes(passed=2)
+    assert "Event loop is closed" not in result.stdout.str() + result.stderr.str()
+    assert (tester.path / "scopes.log").read_text().splitlines() == ["service torn down", "worker drained"]

@@ -173,7 +173,9 @@ class ScopedLoops:
             properties.append(("simharness_detail", state.unsupported))
         return properties
 
-    @pytest.hookimpl(tryfirst=True)
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Last: pytest's own sessionfinish tears down what is still set up (a module whose last test
+        # was explored: its logged run tears down only to the module), and that closes the loops.
         for loop in list(ScopedLoop.unclosed):  # a runner that never ended its scope: nothing stays open
             loop.close()
