@@ -86,6 +86,15 @@ def test_order_dependent_aggregation_names_the_list_appended_to() -> None:
     assert {t.wrote.how for t in state.touches if t.wrote is not None} == {"append()"}
 
 
+@pytest.mark.parametrize(("name", "variant", "raced"), [
+    ("shared_provider_isolation", "buggy", "MCPProvider.sessions["),     # one sessions dict for every test
+    ("failed_agent_aggregation", "silent", "ExternalService.in_flight"),  # which agent the service refuses
+])
+def test_more_catalogue_races_name_their_shared_member(name: str, variant: str, raced: str) -> None:
+    explanation = _explained(_catalogue(name), variant)
+    assert any(state.name.startswith(raced) for state in explanation.raced), explanation.raced_lines
+
+
 def test_a_race_in_a_database_names_no_python_state() -> None:
     explanation = _explained(_catalogue("db_lost_update"))
     assert explanation.raced == () and explanation.accesses_recorded

@@ -46,12 +46,12 @@ def _package_dirs(*names: str) -> tuple[str, ...]:
 
 
 _PATHS = sysconfig.get_paths()
-#: Code that is not the user's: simharness, pytest's machinery, the standard library
-#: (asyncio) but not the installed packages that may sit inside it (site-packages).
+#: Code that is not the user's: simharness, the standard library (asyncio), installed
+#: packages (site-packages: a library's own bookkeeping, aiosqlite's connection state,
+#: would crowd out the scenario's), and pytest's machinery wherever it is installed.
 _OWN = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,  # simharness/
-        *_package_dirs("_pytest", "pluggy"))
-_INSTALLED = (_PATHS["purelib"] + os.sep, _PATHS["platlib"] + os.sep)
-_STDLIB = (_PATHS["stdlib"] + os.sep, _PATHS["platstdlib"] + os.sep)
+        _PATHS["stdlib"] + os.sep, _PATHS["platstdlib"] + os.sep, _PATHS["purelib"] + os.sep,
+        _PATHS["platlib"] + os.sep, *_package_dirs("_pytest", "pluggy"))
 _MISSING = object()
 _PLAIN_KEYS = (str, int, float, bool, bytes, type(None))
 #: Methods that build their first argument: what they write is not shared yet.
@@ -60,11 +60,9 @@ _Location = tuple[int, str]  # (object number, member text)
 
 
 def is_user_code(code: CodeType) -> bool:
-    """Code whose accesses count: not simharness's own, not the standard library's."""
+    """Code whose accesses count: the scenario's or test's own, not simharness's, asyncio's or a library's."""
     name = code.co_filename
-    if name.startswith(_OWN) or name.startswith("<frozen"):
-        return False
-    return name.startswith(_INSTALLED) or not name.startswith(_STDLIB)
+    return not name.startswith(_OWN) and not name.startswith("<frozen")
 
 
 def _plain(value: Any) -> Any:
