@@ -72,8 +72,9 @@ class PendingEvents:
             earlier.append(handle)
         self._events.extend(ordered)
 
-    def heads(self) -> list[Any]:
-        """The events that may complete next: the oldest live one of each key whose causes are out."""
+    def heads(self, now_ns: int) -> list[Any]:
+        """The events that may complete next: the oldest live one of each key whose causes
+        are out and whose thread's virtual time (`not_before`) has come."""
         live = [h for h in self._events if not h.cancelled()]
         self._events = live
         waiting = {id(h) for h in live}
@@ -83,9 +84,16 @@ class PendingEvents:
             if handle.key in seen:  # the set is only asked, never iterated
                 continue
             seen.add(handle.key)
-            if not any(id(cause) in waiting for cause in handle.after):
+            if (not any(id(cause) in waiting for cause in handle.after)
+                    and getattr(handle, "not_before", 0) <= now_ns):
                 heads.append(handle)
         return heads
+
+    def next_due(self, now_ns: int) -> int | None:
+        """The earliest `not_before` still to come among pending events, or None."""
+        due = [h.not_before for h in self._events
+               if getattr(h, "not_before", 0) > now_ns and not h.cancelled()]
+        return min(due) if due else None
 
     def remove(self, handle: Any) -> None:
         self._events.remove(handle)

@@ -146,7 +146,7 @@ def _adopt(loop: ControlledLoop, task: asyncio.Task[Any]) -> None:
 class StepHandle(asyncio.Handle):
     """A ready callback; running it is one step of the run."""
 
-    __slots__ = ("key", "kind", "label", "decision", "after", "completion")
+    __slots__ = ("key", "kind", "label", "decision", "after", "completion", "not_before")
 
     def _run(self) -> None:
         # The hottest path of simharness (once per step): the bookkeeping is inlined.
@@ -293,6 +293,7 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
         self.decisions: list[Decision] = []
         self.steps = 0
         self._held_back_since: int | None = None  # see PATIENCE_STEPS
+        self._thread_clocks = threading.local()  # each other thread's virtual time (thread_waited)
         self.invariants: list[tuple[str, Callable[[], Any]]] = []
         self.callback_errors: list[str] = []
         self.abort: tuple[str, str] | None = None
@@ -490,8 +491,22 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
         kind = posting_kind()
         handle.key, handle.kind, handle.decision = key, kind or "post", None
         handle.label = f"result from {key}" if kind else f"callback posted by {key}"
+        # Not before the thread's own virtual time: on the stock loop a thread that slept
+        # for d posts at least d after it started (see `thread_waited`).
+        handle.not_before = getattr(self._thread_clocks, "now_ns", 0)
         self._pending.arrive(handle, completion=kind is not None)
         return handle
+
+    def thread_waited(self, seconds: float) -> None:
+        """The calling thread (not the loop's) just slept for `seconds` (`time.sleep`):
+        its virtual time moves on from the loop's present, so what it posts
+        next completes no earlier (`to_thread(time.sleep, 1)` takes a virtual second, and
+        a 0.5 s timeout around it expires). The requested duration, never the measured one;
+        while any thread works the loop waits for it, so the present it reads is stable."""
+        if not seconds > 0 or not math.isfinite(seconds):
+            return
+        clocks = self._thread_clocks
+        clocks.now_ns = max(getattr(clocks, "now_ns", 0), self._now) + round(seconds * _NS)
 
     def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         if executor is None:
@@ -531,7 +546,7 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
         released: list[Any] = []
         busy = bool(self._ready)  # the loop has work of its own this iteration
         while True:
-            heads = pending.heads()
+            heads = pending.heads(self._now)
             if not heads:
                 break
             # Holding every outside event back is possible when something else can run
@@ -563,7 +578,7 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
                 target.decision = len(self.decisions)
             pending.remove(target)
             released.append(target)
-        if not busy or any(h.kind not in PROMPT_KINDS for h in released) or not pending.heads():
+        if not busy or any(h.kind not in PROMPT_KINDS for h in released) or not pending.heads(self._now):
             self._held_back_since = None
         if not released and not self._ready:
             self._let_time_pass()
@@ -577,8 +592,13 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
 
     def _let_time_pass(self) -> None:
         """Nothing can run now: sleep (virtually) to the next deadline, or end in a deadlock."""
+        next_due = self._pending.next_due(self._now)  # a thread's result after its sleeps
         if self._scheduled and math.isfinite(self._scheduled[0]._when):
-            self._set_clock(_ns_at_or_after(self._scheduled[0]._when))
+            timer_due = _ns_at_or_after(self._scheduled[0]._when)
+            self._set_clock(timer_due if next_due is None else min(timer_due, next_due))
+            return
+        if next_due is not None:
+            self._set_clock(next_due)
             return
         if self._pending:
             return  # held back by causality only; the next select releases them
@@ -611,7 +631,7 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
         """Preemptive mode (opt-in): any ready callback or outside event may run next, alone."""
         ready = self._ready
         queued = [h for h in ready if not h._cancelled]
-        heads = self._pending.heads()
+        heads = self._pending.heads(self._now)
         count = len(queued) + len(heads)
         if count == 0:
             self._let_time_pass()
