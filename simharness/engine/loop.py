@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from simharness.engine.arrivals import PendingEvents
 from simharness.engine.awaits import await_point, describe_await
 from simharness.engine.executor import ThreadPerItemExecutor, posting_kind
+from simharness.engine.history import EMPTY, decision_state, fold_step
 from simharness.engine.schedule import Decision, fingerprint
 from simharness.engine.signals import SignalMethods
 from simharness.engine.simtypes import SimFuture, SimTask
@@ -158,6 +159,9 @@ class StepHandle(asyncio.Handle):
         if steps > loop._max_steps:
             raise RunAborted("timeout", f"step budget of {loop._max_steps} steps exceeded "
                              "(a busy loop that never lets virtual time advance?)")
+        history = loop.history
+        if history is not None:  # engine/history.py: a plain callback is the ready queue's oldest
+            loop.history = fold_step(history, self.key if self.kind is not None else "", loop._now)
         observer = loop._observer
         if observer is not None:
             kind = self.kind
@@ -263,6 +267,13 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
         self._max_time_ns = max_time_ns
         self._settle_timeout_s = settle_timeout_s
         self._observer = observer
+        # A strategy that prunes states it has explored (dfs's reduction) asks for each
+        # decision's state by defining `observe_state`; only then is the history digest
+        # kept (engine/history.py), never in preemptive mode, where it does not identify steps.
+        self._observe_state: Callable[[int], None] | None = getattr(
+            getattr(choose, "__self__", None), "observe_state", None)
+        #: The digest of the steps run so far, or None when nobody asked for it.
+        self.history: int | None = EMPTY if self._observe_state is not None and not preemptive else None
         self._watchdog = watchdog
         self._on_clock = on_clock
         self._now = 0
@@ -570,7 +581,7 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
             chosen = 0
             if len(targets) > 1:
                 options = [FIFO_OPTION if t is None else Option(t.key, t.kind, t.label) for t in targets]
-                chosen = self._decide(options)
+                chosen = self._decide(options, released)
             target = targets[chosen]
             if target is None:
                 break
@@ -618,7 +629,10 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
             raise RunAborted("timeout", f"outside work did not settle within "
                              f"{self._settle_timeout_s:g} s wall time: {'; '.join(stuck)}")
 
-    def _decide(self, options: list[Option]) -> int:
+    def _decide(self, options: list[Option], released: Sequence[Any] = ()) -> int:
+        if self.history is not None and self._observe_state is not None:
+            held = None if self._held_back_since is None else self.steps - self._held_back_since
+            self._observe_state(decision_state(self.history, self._now, held, [h.key for h in released]))
         chosen = self._choose(options)
         if not 0 <= chosen < len(options):
             raise RunAborted("exception", f"strategy chose option {chosen} of {len(options)}")

@@ -14,8 +14,10 @@ from simharness.engine.strategies.simple import (
 STRATEGY_NAMES = ("portfolio", "fifo", "random", "pct", "dfs")
 
 
-def make_strategy(name: str, *, seed: int = 0, depth: int = 3, bound: int | None = None) -> Strategy:
-    """Build an exploration strategy by name (`portfolio`, `fifo`, `random`, `pct`, `dfs`)."""
+def make_strategy(name: str, *, seed: int = 0, depth: int = 3, bound: int | None = None,
+                  reduction: bool = True) -> Strategy:
+    """Build an exploration strategy by name (`portfolio`, `fifo`, `random`, `pct`, `dfs`);
+    `reduction` (dfs only) prunes decisions in states already explored from."""
     if name == "portfolio":
         if depth < 1:
             raise ConfigError(f"--depth must be at least 1, got {depth}")
@@ -31,7 +33,7 @@ def make_strategy(name: str, *, seed: int = 0, depth: int = 3, bound: int | None
     if name == "dfs":
         if bound is not None and bound < 0:
             raise ConfigError(f"dfs bound must be >= 0, got {bound}")
-        return DFSStrategy(bound)
+        return DFSStrategy(bound, reduction=reduction)
     raise ConfigError(f"unknown strategy {name!r} (choose one of: {', '.join(STRATEGY_NAMES)})")
 
 
