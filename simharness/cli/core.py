@@ -243,7 +243,8 @@ def explore_command(
         raise ConfigError(f"--seed must be between -{MAX_SEED} and {MAX_SEED}, got {seed}")
     scaling.check_strategy(strategy, workers, shard, cluster)
     options = ExploreOptions(strategy=strategy, runs=runs, seed=seed, depth=depth, bound=bound,
-                             reduction=not no_reduction, shrink=not no_shrink, count_outcomes=count_outcomes, shard=scaling.parse_shard(shard))
+                             reduction=not no_reduction, shrink=not no_shrink, count_outcomes=count_outcomes,
+                             shard=scaling.parse_shard(shard))
     settings = _settings(max_steps, preemptive, faults)
     if html:
         check_writable(report_dir)  # before exploring: a bad folder must not cost the whole run
