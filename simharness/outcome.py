@@ -172,6 +172,7 @@ class Exploration:
     elapsed_s: float
     failure: FoundFailure | None = None
     exhausted: bool = False   # dfs only: the whole (bounded) space was covered
+    reduced: bool = False     # dfs only: states already explored from were pruned (engine/strategies/dfs.py)
     stored_replays: int = 0   # failures from the failure store replayed first
     notes: tuple[str, ...] = field(default_factory=tuple)
     outcomes: tuple[OutcomeRow, ...] = ()  # every distinct outcome of the runs counted, by first run

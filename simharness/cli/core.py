@@ -207,6 +207,9 @@ def explore_command(
                                        help="PCT depth (priority change points + 1), also portfolio's.")] = 3,
     bound: Annotated[int | None, typer.Option(
         "--bound", metavar="B", help="dfs only: at most B non-default choices per schedule.")] = None,
+    no_reduction: Annotated[bool, typer.Option(
+        "--no-reduction", help="dfs only: enumerate every schedule, also those reaching a state "
+        "already explored from (to compare).")] = False,
     max_steps: MaxStepsOption = None,
     faults: FaultsOption = None,
     preemptive: Annotated[bool, typer.Option(
@@ -231,6 +234,8 @@ def explore_command(
         raise ConfigError(f"unknown strategy {strategy!r} (choose one of: {', '.join(STRATEGY_NAMES)})")
     if bound is not None and strategy != "dfs":
         raise ConfigError("--bound only applies to --strategy dfs")
+    if no_reduction and strategy != "dfs":
+        raise ConfigError("--no-reduction only applies to --strategy dfs")
     require_at_most("--runs", runs, MAX_RUNS)
     require_at_most("--depth", depth, MAX_DEPTH)
     require_at_most("--bound", bound, MAX_STEPS)
@@ -238,7 +243,7 @@ def explore_command(
         raise ConfigError(f"--seed must be between -{MAX_SEED} and {MAX_SEED}, got {seed}")
     scaling.check_strategy(strategy, workers, shard, cluster)
     options = ExploreOptions(strategy=strategy, runs=runs, seed=seed, depth=depth, bound=bound,
-                             shrink=not no_shrink, count_outcomes=count_outcomes,
+                             reduction=not no_reduction, shrink=not no_shrink, count_outcomes=count_outcomes,
                              shard=scaling.parse_shard(shard))
     settings = _settings(max_steps, preemptive, faults)
     if html:

@@ -44,7 +44,8 @@ def exploration_outcome(exploration: Exploration, planned_runs: int, replay_line
     failure = exploration.failure
     if failure is None:
         if exploration.exhausted:
-            say(f"{head} passed: exhausted: all {exploration.runs} schedules ({how})", "green")
+            reduced = " (reduced)" if exploration.reduced else ""
+            say(f"{head} passed: exhausted: all {exploration.runs} schedules{reduced} ({how})", "green")
         else:
             say(f"{head} passed all {exploration.runs} runs ({how})", "green")
         return

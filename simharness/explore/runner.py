@@ -44,6 +44,8 @@ class ExploreOptions:
     seed: int = 0
     depth: int = 3
     bound: int | None = None
+    #: dfs only: prune decisions in states already explored from (`engine/strategies/dfs.py`).
+    reduction: bool = True
     shrink: bool = True
     #: Run every schedule and count each distinct outcome instead of stopping at the first failure.
     count_outcomes: bool = False
@@ -85,7 +87,8 @@ def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | 
                           "runs in one process: drop --workers, --shard and --cluster")
     if options.count_outcomes or options.shard is not None:
         store, first = None, None  # a count or a shard covers exactly its schedules
-    strategy = make_strategy(options.strategy, seed=options.seed, depth=options.depth, bound=options.bound)
+    strategy = make_strategy(options.strategy, seed=options.seed, depth=options.depth, bound=options.bound,
+                             reduction=options.reduction)
     started = perf_counter()
     runs = 0
     found: RunResult | None = None
@@ -140,7 +143,8 @@ def explore_variant(scenario: Scenario, variant: str, options: ExploreOptions | 
     return Exploration(
         scenario=scenario.name, variant=variant, strategy=options.strategy, seed=options.seed, runs=runs,
         failed=failure is not None, elapsed_s=round(perf_counter() - started, 6), failure=failure,
-        exhausted=exhausted, stored_replays=replayed, notes=tuple(remembered.notes),
+        exhausted=exhausted, reduced=bool(getattr(strategy, "reduced", False)),
+        stored_replays=replayed, notes=tuple(remembered.notes),
         outcomes=campaign.outcomes if campaign is not None else tally.rows(), campaign=info,
         interrupted=campaign is not None and campaign.interrupted,
     )
