@@ -24,6 +24,8 @@ The digest is a polynomial hash over 2^127 - 1 with a base drawn at random per
 process: two different histories of at most n steps collide with probability at most
 n / 2^127, whatever the scenario. Each element carries a tag in its top bits, so the
 sequence of elements is uniquely parseable (a step never reads as a decision's part).
+The clock enters the history as an element of its own whenever it moved since the step
+before, so a step's time is the last clock element before it (0 at the start).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ BASE = secrets.randbelow(MODULUS - 2) + 2
 EMPTY = 1
 
 _PAYLOAD = 1 << 124
-_STEP, _NOW, _HELD, _RELEASED = (tag << 124 for tag in (1, 2, 3, 4))
+_STEP, _NOW, _CLOCK, _HELD, _RELEASED = (tag << 124 for tag in (1, 2, 3, 4, 5))
 _KEY_MASK = (1 << 60) - 1
 
 
@@ -48,15 +50,21 @@ def _key_code(key: str) -> int:
     return hash(key) & _KEY_MASK
 
 
-def fold_step(digest: int, key: str, now_ns: int) -> int:
-    """The digest after one more step (`key`: the event's or timer's key, "" for a plain callback)."""
-    return (digest * BASE + (_STEP | _key_code(key) << 64 | now_ns)) % MODULUS
+def fold_steps(digest: int, items: list[str | int]) -> int:
+    """The digest after more steps: `items` holds each step's key ("" for a plain callback),
+    preceded by the clock (an int) whenever it moved since the step before."""
+    for item in items:
+        if type(item) is int:
+            digest = (digest * BASE + (_NOW | item)) % MODULUS
+        else:
+            digest = (digest * BASE + (_STEP | _key_code(item))) % MODULUS
+    return digest
 
 
 def decision_state(digest: int, now_ns: int, held_for: int | None, released: Iterable[str]) -> int:
     """The state of a decision: the history, the clock, how long slow events have been held
     back (`None`: not held), and the keys already released, in order, in this select."""
-    state = (digest * BASE + (_NOW | now_ns)) % MODULUS
+    state = (digest * BASE + (_CLOCK | now_ns)) % MODULUS
     state = (state * BASE + (_HELD | (0 if held_for is None else held_for + 1) % _PAYLOAD)) % MODULUS
     for key in released:
         state = (state * BASE + (_RELEASED | _key_code(key))) % MODULUS

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 from simharness.engine.arrivals import PendingEvents
 from simharness.engine.awaits import await_point, describe_await
 from simharness.engine.executor import ThreadPerItemExecutor, posting_kind
-from simharness.engine.history import EMPTY, decision_state, fold_step
+from simharness.engine.history import EMPTY, decision_state, fold_steps
 from simharness.engine.schedule import Decision, fingerprint
 from simharness.engine.signals import SignalMethods
 from simharness.engine.simtypes import SimFuture, SimTask
@@ -161,7 +161,10 @@ class StepHandle(asyncio.Handle):
                              "(a busy loop that never lets virtual time advance?)")
         history = loop.history
         if history is not None:  # engine/history.py: a plain callback is the ready queue's oldest
-            loop.history = fold_step(history, self.key if self.kind is not None else "", loop._now)
+            if loop._now != loop.history_at:
+                loop.history_at = loop._now
+                history.append(loop._now)
+            history.append(self.key if self.kind is not None else "")
         observer = loop._observer
         if observer is not None:
             kind = self.kind
@@ -272,8 +275,11 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
         # kept (engine/history.py), never in preemptive mode, where it does not identify steps.
         self._observe_state: Callable[[int], None] | None = getattr(
             getattr(choose, "__self__", None), "observe_state", None)
-        #: The digest of the steps run so far, or None when nobody asked for it.
-        self.history: int | None = EMPTY if self._observe_state is not None and not preemptive else None
+        #: The steps run since the last decision (keys, "" for a plain callback, the clock
+        #: when it moved: engine/history.py), or None when nobody asked for states.
+        self.history: list[str | int] | None = [] if self._observe_state is not None and not preemptive else None
+        self.history_at = 0       # the clock as `history` last recorded it
+        self._digest = EMPTY      # the steps before `history`, folded
         self._watchdog = watchdog
         self._on_clock = on_clock
         self._now = 0
@@ -631,8 +637,11 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
 
     def _decide(self, options: list[Option], released: Sequence[Any] = ()) -> int:
         if self.history is not None and self._observe_state is not None:
+            # Folded here, not per step: a list append is all a step pays.
+            self._digest = fold_steps(self._digest, self.history)
+            self.history.clear()
             held = None if self._held_back_since is None else self.steps - self._held_back_since
-            self._observe_state(decision_state(self.history, self._now, held, [h.key for h in released]))
+            self._observe_state(decision_state(self._digest, self._now, held, [h.key for h in released]))
         chosen = self._choose(options)
         if not 0 <= chosen < len(options):
             raise RunAborted("exception", f"strategy chose option {chosen} of {len(options)}")
