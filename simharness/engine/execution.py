@@ -175,8 +175,11 @@ class Execution:
                 raise ConfigError(f"scenario {self.scenario.name} cannot be called with variant "
                                   f"{self.variant!r}: {error}") from None
             main = loop.create_task(coroutine, name="main")
-            with recording(recorder):
+            if recorder is None:  # exploring: not even an idle context manager around the run
                 loop.run_until_complete(main)
+            else:
+                with recording(recorder):
+                    loop.run_until_complete(main)
         except ScheduleDivergence as error:
             divergence = error
         except RunAborted as aborted:
