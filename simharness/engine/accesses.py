@@ -34,7 +34,6 @@ MAX_ACCESSES = 200_000
 KEY_TEXT = 40
 
 
-
 def _package_dirs(*names: str) -> tuple[str, ...]:
     """Where these packages live, if installed (found without importing them)."""
     found = []
@@ -151,14 +150,15 @@ class AccessRecorder:
         self._raw: list[tuple[int, str, bool, _Location, str, str, str]] = []
         self._sites: dict[CodeType, dict[int, Site]] = {}
         self._thread = threading.get_ident()
-        self.truncated = False
-        self.missed = 0
+        self.truncated = False  # MAX_ACCESSES reached: later accesses were not kept
+        self.missed = 0         # accesses whose lookup failed, left unrecorded
 
     def at_step(self, step: int, actor: str) -> None:
         """The loop is about to run `step` for `actor`: accesses from now on are theirs."""
         self.step, self.actor = step, actor
 
     def sites(self, code: CodeType) -> dict[int, Site]:
+        """The access sites of `code` by offset (none for code that is not the user's), found once."""
         found = self._sites.get(code)
         if found is None:
             found = self._sites[code] = find_sites(code) if is_user_code(code) else {}
