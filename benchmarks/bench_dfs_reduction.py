@@ -1,14 +1,15 @@
 """dfs with and without its reduction: schedules to exhaust, and the bookkeeping's cost.
 
-    PYTHONPATH=. python benchmarks/bench_dfs_reduction.py            # both tables (~15 min)
+    PYTHONPATH=. python benchmarks/bench_dfs_reduction.py            # both tables (~20 min)
     PYTHONPATH=. python benchmarks/bench_dfs_reduction.py --quick    # small cap, fewer rows
 
 Table 1: per scenario, variant and bound, the schedules plain and reduced dfs run to
 exhaust the space (or "not in CAP"), and whether both found the same distinct outcomes
 (every schedule is run: outcomes are counted, failures do not stop the search).
-Table 2: runs per second on the reference workload (benchmarks/reference.py) and on
-the k=3 token race, with the loop's history digest off (plain dfs) and on (reduced
-dfs): the cost of the reduction's bookkeeping, apart from the schedules it saves.
+Table 2: runs per CPU second (process time: the machine may be shared) on the reference
+workload (benchmarks/reference.py), the k=3 token race and token-overwrite, with the
+loop's history digest off (plain dfs) and on (reduced dfs): the cost of the reduction's
+bookkeeping, apart from the schedules it saves.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,25 +86,25 @@ def exhaust_table(rows: tuple[tuple[str, str, int | None], ...], cap: int) -> No
               f"| {plain_s:.1f} / {reduced_s:.1f} |", flush=True)
 
 
-def runs_per_second(scenario: sh.Scenario, reduction: bool, runs: int) -> float:
+def runs_per_second(scenario: sh.Scenario, variant: str, reduction: bool, runs: int) -> float:
     """Runs of one scenario per second, a fresh dfs each run (always its first schedule)."""
     with RunEnvironment(RunSettings()) as environment:
-        execution = Execution(scenario, "default", environment)
-        started = perf_counter()
+        execution = Execution(scenario, variant, environment)
+        started = time.process_time()
         for _ in range(runs):
             strategy = DFSStrategy(reduction=reduction)
             strategy.begin_run(1)
             execution.run(strategy)
             strategy.end_run()
-        return runs / (perf_counter() - started)
+        return runs / (time.process_time() - started)
 
 
-def enumerate_per_second(scenario: sh.Scenario, reduction: bool, runs: int) -> float:
+def enumerate_per_second(scenario: sh.Scenario, variant: str, reduction: bool, runs: int) -> float:
     """Schedules per second while dfs enumerates (reduced: its pruned runs included)."""
     strategy = DFSStrategy(reduction=reduction)
     with RunEnvironment(RunSettings()) as environment:
-        execution = Execution(scenario, "default", environment)
-        started = perf_counter()
+        execution = Execution(scenario, variant, environment)
+        started = time.process_time()
         done = 0
         for index in range(1, runs + 1):
             if not strategy.begin_run(index):
@@ -110,21 +112,25 @@ def enumerate_per_second(scenario: sh.Scenario, reduction: bool, runs: int) -> f
             execution.run(strategy)
             strategy.end_run()
             done = index
-        return done / (perf_counter() - started)
+        return done / (time.process_time() - started)
 
 
 def overhead_table(repeats: int, runs: int) -> None:
     reference = sh.load_file(ROOT / "benchmarks" / "reference.py")[0]
     race = {s.name: s for s in sh.load_file(RACES)}["token-race-k3"]
-    print("| workload | plain dfs (runs/s, median) | reduced dfs (runs/s, median) | change |")
+    print("| workload | plain dfs (runs per CPU s, median) | reduced dfs (runs per CPU s, median) | change |")
     print("|---|---|---|---|")
-    cases = (("reference workload (5 tasks x 10 awaits), one schedule per run", reference, runs_per_second),
-             ("token-race-k3, dfs enumerating its first schedules", race, enumerate_per_second))
-    for label, scenario, measure in cases:
+    network = resolve_one("token-overwrite", ROOT / "scenarios")
+    cases = (("reference workload (5 tasks x 10 awaits), one schedule per run", reference, "default",
+              runs_per_second),
+             ("token-race-k3, dfs enumerating its first schedules", race, "default", enumerate_per_second),
+             ("token-overwrite (fixed, simulated network), dfs enumerating its first schedules", network, "fixed",
+              enumerate_per_second))
+    for label, scenario, variant, measure in cases:
         plain, reduced = [], []
         for _ in range(repeats):  # interleaved, so drift in machine load hits both alike
-            plain.append(measure(scenario, False, runs))
-            reduced.append(measure(scenario, True, runs))
+            plain.append(measure(scenario, variant, False, runs))
+            reduced.append(measure(scenario, variant, True, runs))
         p, r = statistics.median(plain), statistics.median(reduced)
         print(f"| {label} | {p:,.0f} | {r:,.0f} | {100 * (r - p) / p:+.1f}% |", flush=True)
 
@@ -132,10 +138,10 @@ def overhead_table(repeats: int, runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small cap, fewer rows")
-    parser.add_argument("--cap", type=int, default=None, help="schedules per cell (default 200,000; quick 5,000)")
+    parser.add_argument("--cap", type=int, default=None, help="schedules per cell (default 50,000; quick 5,000)")
     parser.add_argument("--only", choices=("exhaust", "overhead"), default=None)
     args = parser.parse_args()
-    cap = args.cap or (5_000 if args.quick else 200_000)
+    cap = args.cap or (5_000 if args.quick else 50_000)
     if args.only in (None, "exhaust"):
         exhaust_table(QUICK_ROWS if args.quick else ROWS, cap)
         print()
