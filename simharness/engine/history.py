@@ -22,8 +22,10 @@ the loop keeps no digest in that mode (no reduction).
 
 The digest is a polynomial hash over 2^127 - 1 with a base drawn at random per
 process: two different histories of at most n steps collide with probability at most
-n / 2^127, whatever the scenario. Each element carries a tag in its top bits, so the
-sequence of elements is uniquely parseable (a step never reads as a decision's part).
+n / 2^127, whatever the scenario (over a million explored states and thousand-step
+runs, all pairs together: below 10^-20). Keys enter as exact numbers (`_CODES`), not
+hashes. Each element carries a tag in its top bits, so the sequence of elements is
+uniquely parseable (a step never reads as a decision's part).
 The clock enters the history as an element of its own whenever it moved since the step
 before, so a step's time is the last clock element before it (0 at the start).
 """
@@ -41,23 +43,26 @@ EMPTY = 1
 
 _PAYLOAD = 1 << 124
 _STEP, _NOW, _CLOCK, _HELD, _RELEASED = (tag << 124 for tag in (1, 2, 3, 4, 5))
-_KEY_MASK = (1 << 60) - 1
+#: Every key met in this process, numbered: exact (two keys never share a code), and
+#: small (keys name actors and timers of the scenario, not data).
+_CODES: dict[str, int] = {}
 
 
 def _key_code(key: str) -> int:
-    # str hashes are stable within a process, where the explored states are compared;
-    # two different keys share 60 bits with probability 2^-60.
-    return hash(key) & _KEY_MASK
+    code = _CODES.get(key)
+    if code is None:
+        code = _CODES[key] = len(_CODES) + 1
+    return code
 
 
 def fold_steps(digest: int, items: list[str | int]) -> int:
     """The digest after more steps: `items` holds each step's key ("" for a plain callback),
     preceded by the clock (an int) whenever it moved since the step before."""
     for item in items:
-        if type(item) is int:
-            digest = (digest * BASE + (_NOW | item)) % MODULUS
-        else:
+        if isinstance(item, str):
             digest = (digest * BASE + (_STEP | _key_code(item))) % MODULUS
+        else:
+            digest = (digest * BASE + (_NOW | item)) % MODULUS
     return digest
 
 

@@ -33,7 +33,8 @@ Why that is sound (no outcome is lost):
   finished its subtree before reaching any node outside it. By induction over that
   order, every pruned subtree's schedules (outcomes included) were run in that subtree.
 * Collisions: the digest is 127 bits with a random base per process; two different
-  histories of n steps collide with probability at most n / 2^127.
+  histories of n steps collide with probability at most n / 2^127 (keys are numbered
+  exactly, not hashed).
 
 No independence between events is assumed: two deliveries on different connections,
 or two tasks that share no awaited object, still count as dependent (they may write
