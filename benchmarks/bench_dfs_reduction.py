@@ -44,6 +44,9 @@ ROWS: tuple[tuple[str, str, int | None], ...] = (
     ("shared-provider-isolation", "buggy", None),
     ("shared-provider-isolation", "fixed", None),
     ("order-dependent-aggregation", "fixed", None),
+    ("failed-agent-aggregation", "buggy", None),
+    ("blocked-ready-precedence", "buggy-sequential", 3),  # aiosqlite: worker threads
+    ("db-lost-update", "buggy", 2),                       # aiosqlite: worker threads
     (f"{SMALL}::two-clients-one-server", "default", None),
     ("token-overwrite", "fixed", 2),
     ("token-overwrite", "buggy", 3),
