@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import simharness as sh
@@ -153,4 +154,34 @@ def test_loop_thread_waiting_on_a_helper_thread_is_not_a_blocked_loop() -> None:
     scenario = scenario_of(loop_thread_waits_for_a_helper)
     assert asyncio.run(scenario.coroutine("default")) is None  # the stock loop first
     exploration = explore_variant(scenario, "default", ExploreOptions(strategy="random", runs=5))
+    assert exploration.failure is None, exploration.failure
+
+
+@sh.scenario
+async def pool_worker_runs_its_own_loop() -> None:
+    """asgiref's async_to_sync from a worker thread: the thread submits asyncio.run to a
+    new single-worker pool and waits; its result comes back once that loop finished."""
+
+    async def inner() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    def work() -> int:
+        pool = ThreadPoolExecutor(max_workers=1)
+        try:
+            return pool.submit(asyncio.run, inner()).result()
+        finally:
+            pool.shutdown()
+
+    assert await asyncio.to_thread(work) == 42
+
+
+def test_a_new_pool_worker_is_waited_for_even_under_an_old_threads_ident() -> None:
+    # Each run's pool worker exits and the next run's new one often gets its ident: it
+    # was taken for a thread older than the run and not waited for (a false deadlock,
+    # about one run in twenty).
+    asyncio.run(scenario_of(pool_worker_runs_its_own_loop).coroutine("default"))  # stock loop first
+    exploration = sh.explore_variant(scenario_of(pool_worker_runs_its_own_loop), "default",
+                                     sh.ExploreOptions(strategy="random", runs=200, seed=3, shrink=False),
+                                     store=None)
     assert exploration.failure is None, exploration.failure

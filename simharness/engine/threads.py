@@ -77,25 +77,35 @@ class ThreadWatch:
         # made by an earlier test) runs the run's work on them, and its result is an outside
         # event. A worker still busy with older work (stuck in an earlier test) stays ignored.
         frames = sys._current_frames()
-        self._baseline = frozenset(t.ident for t in threading.enumerate()
-                                   if not (_is_pool_worker(t) and is_parked(frames.get(t.ident or -1))))
+        # Thread objects, not idents: the ident of a thread that exits is reused by the
+        # next thread started, and a new pool worker taken for an old one was not waited
+        # for (a false deadlock).
+        self._baseline: dict[int, threading.Thread] = {
+            t.ident: t for t in threading.enumerate()
+            if t.ident is not None and not (_is_pool_worker(t) and is_parked(frames.get(t.ident)))}
 
-    def adopt(self, idents: set[int]) -> None:
+    def adopt(self, threads: set[threading.Thread]) -> None:
         """Count these threads as older than the run: a loop that outlives many runs (a shared
         loop of pytest's wider scopes) adopts the threads started between its runs, by code that
         is not its own (a sync fixture's server thread), as a new loop made then would."""
-        self._baseline = self._baseline | idents
+        self._baseline.update((t.ident, t) for t in threads if t.ident is not None)
+
+    def _is_old(self, thread: threading.Thread) -> bool:
+        return self._baseline.get(thread.ident or -1) is thread
 
     def may_be_busy(self) -> bool:
         """Cheap check: could any thread started during the run still be working?
 
         Compares identities, not counts (an old thread exiting while a new one starts
         keeps the count), against threading's registries of running and starting
-        threads; the superset test runs in C, so this costs well under a microsecond.
+        threads: a few microseconds for the handful of threads a process has.
         """
         if _ACTIVE is None:
-            return any(t.ident not in self._baseline for t in threading.enumerate())
-        return bool(_LIMBO) or not self._baseline.issuperset(_ACTIVE)
+            return not all(self._is_old(t) for t in threading.enumerate())
+        if _LIMBO:
+            return True
+        baseline = self._baseline
+        return any(baseline.get(ident) is not thread for ident, thread in list(_ACTIVE.items()))
 
     def busy_threads(self) -> list[BusyThread]:
         """Threads started during the run that are alive and not parked."""
@@ -103,7 +113,13 @@ class ThreadWatch:
         busy: list[BusyThread] = []
         idle_workers: dict[int, tuple[object, list[BusyThread]]] = {}
         for thread in threading.enumerate():
-            if thread.ident in self._baseline or not thread.is_alive():
+            if self._is_old(thread):
+                continue
+            if not thread.is_alive():
+                # Being started: whoever starts it waits, parked, in `Thread.start()` until it
+                # runs (a pool's new worker, submitted to from another thread); not quiet.
+                if thread in _LIMBO:
+                    busy.append(BusyThread(thread.name, "starting"))
                 continue
             frame = frames.get(thread.ident or -1)
             if frame is None:

@@ -94,7 +94,7 @@ class ScopedLoop(ControlledLoop):
         self._budget_ns = round(settings.max_time_s * 1e9)
         self._environment: RunEnvironment | None = None
         self._finished = False
-        self._threads_between_runs = _thread_idents()
+        self._threads_between_runs = _live_threads()
         ScopedLoop.unclosed.append(self)
 
     def run_forever(self) -> None:
@@ -128,7 +128,7 @@ class ScopedLoop(ControlledLoop):
         self.abort = self.unsupported = None  # both are one run's: a test before this one set them
         # Threads started since the last run (a sync fixture's server thread) are not this loop's
         # work: waiting for them to park would wait for ever, and a loop made now would not.
-        self._threads.adopt(_thread_idents() - self._threads_between_runs)
+        self._threads.adopt(_live_threads() - self._threads_between_runs)
         self._task_refs = [ref for ref in self._task_refs if ref() is not None]  # finished tests' tasks
         environment.clock.set(self._now)
         ControlledLoop.active = self
@@ -142,7 +142,7 @@ class ScopedLoop(ControlledLoop):
                 used.append(self.scope)
 
     def _unbind(self, environment: RunEnvironment) -> None:
-        self._threads_between_runs = _thread_idents()
+        self._threads_between_runs = _live_threads()
         DatetimeClasses.hide()
         environment.watchdog.on_stuck = None
         environment.watchdog.rearm()
@@ -173,8 +173,8 @@ class ScopedLoop(ControlledLoop):
                 super().close()
 
 
-def _thread_idents() -> set[int]:
-    return {thread.ident for thread in threading.enumerate() if thread.ident is not None}
+def _live_threads() -> set[threading.Thread]:
+    return set(threading.enumerate())
 
 
 def scoped_loop() -> ScopedLoop | None:
