@@ -30,8 +30,7 @@ from simharness.explore.reproduce import (
 from simharness.explore.runner import replay
 from simharness.explore.serialize import replay_command
 from simharness.explore.store import FailureStore, StoreArg, StoreWarning
-from simharness.integrations.pytest_reproduce import TestReproduction
-from simharness.integrations.reproduce_test import is_test_id, reproduce_test
+from simharness.explore.reproduce.outcome import TestReproduction
 from simharness.scenario import Scenario
 
 DEFAULT_RUNS = 500
@@ -76,6 +75,8 @@ def _scenario(target: str, scenarios_dir: str) -> Scenario | None:
         chosen = [s for s in scenarios if s.name == name]
         if chosen:
             return chosen[0]
+        from simharness.integrations.reproduce_test import is_test_id  # imports pytest: only here
+
         if is_test_id(target):
             return None
         raise TargetError(f"no scenario or test named {name!r} in {path}")
@@ -122,6 +123,8 @@ def reproduce_command(
             raise ConfigError("--variant applies to scenarios; a pytest test has no variants")
         with ProgressBar(chosen, enabled=progress_enabled(json_output)):
             store_args = ("--sim-store", "off") if no_store else (("--sim-store", store) if store else ())
+            from simharness.integrations.reproduce_test import reproduce_test  # imports pytest
+
             outcome = reproduce_test(chosen, recorded, options, store_args)
         if outcome.error:
             raise FailureFileError(outcome.error)

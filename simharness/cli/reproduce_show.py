@@ -9,7 +9,7 @@ from simharness.cli.render import one_line
 from simharness.explore.reproduce.match import where
 from simharness.explore.reproduce.search import Candidate
 from simharness.explore.serialize import to_jsonable
-from simharness.integrations.pytest_reproduce import TestReproduction, seen_text
+from simharness.explore.reproduce.outcome import TestReproduction, seen_text
 
 #: Other failures listed before "... and N more".
 SHOWN_OTHERS = 5

@@ -27,6 +27,7 @@ from simharness.explore.reproduce import (
     FailureFileError, FailureTarget, Reproduction, SearchOptions, check_belongs, read_failures, reproduce,
 )
 from simharness.errors import ConfigError
+from simharness.explore.reproduce.outcome import TestReproduction, seen_text
 from simharness.explore.reproduce.search import BASE_STRATEGIES, Candidate
 from simharness.explore.store import StoreSession
 from simharness.integrations.pytest_explore import VARIANT, ItemExecution, replay_in
@@ -39,18 +40,6 @@ DEFAULT_RUNS = 200
 #: Name under which `simharness reproduce` registers its `Request`.
 REQUEST_PLUGIN = "simharness-reproduce-request"
 TARGETS_KEY = pytest.StashKey[dict[str, FailureTarget]]()
-
-
-@dataclass
-class TestReproduction:
-    """The outcome for one test: the search, its replay line and the explanation of a reproduction."""
-
-    node_id: str
-    target: FailureTarget
-    found: Reproduction
-    replay: str = ""
-    explanation: Explanation | None = None
-    error: str = ""                     # why the test could not be searched (a traceback of another test)
 
 
 @dataclass(eq=False)  # registered as a pytest plugin, which must be hashable
@@ -194,13 +183,6 @@ def _remember(sim: Any, item: pytest.Item, found: Reproduction, result: RunResul
                                   run_index=found.run_index, steps=result.steps,
                                   original_schedule=found.original_schedule, shrink_replays=found.shrink_replays),
                      strategy="reproduce", seed=0, depth=0, runs=found.runs)
-
-
-def seen_text(target: FailureTarget) -> str:
-    """Where the recorded failure comes from: "(stress log: 3 of 10,000 real runs)"."""
-    if target.out_of:
-        return f"{target.source}: {target.seen:,} of {target.out_of:,} real runs"
-    return target.source
 
 
 def reproduced_text(target: FailureTarget, found: Reproduction) -> str:

@@ -17,7 +17,8 @@ import pytest
 
 from simharness.errors import TargetError
 from simharness.explore.reproduce import FailureTarget, SearchOptions
-from simharness.integrations.pytest_reproduce import REQUEST_PLUGIN, Request, TestReproduction
+from simharness.explore.reproduce.outcome import TestReproduction
+from simharness.integrations.pytest_reproduce import REQUEST_PLUGIN, Request
 
 #: pytest's exit codes that mean "nothing ran as asked" (interrupted, internal, usage, no tests).
 _BROKEN = {2: "interrupted (a collection error?)", 3: "internal error", 4: "usage error", 5: "no tests collected"}
