@@ -44,7 +44,7 @@ from simharness.engine.schedule import Decision, fingerprint
 from simharness.engine.signals import SignalMethods
 from simharness.engine.simtypes import SimFuture, SimTask
 from simharness.engine.strategies.base import FIFO_OPTION, Option
-from simharness.engine.threads import ThreadWatch
+from simharness.engine.threads import ThreadWatch, real_socket_wait
 from simharness.engine.watchdog import Watchdog
 from simharness.engine.world_methods import WorldMethods
 from simharness.errors import UnsupportedInSimulation
@@ -631,6 +631,17 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
         stuck = [s for s in (src.settle(timeout) for src in self._settling) if s]
         busy = self._threads.wait_quiet(timeout)
         stuck.extend(f"thread {b.name} at {b.where}" for b in busy)
+        for thread in busy:
+            descriptor = real_socket_wait(thread.native_id)
+            if descriptor is not None:
+                # A real client or server beside the simulated network: no verdict, not a
+                # finding (on the stock loop the other end would have been real too).
+                self.refuse(UnsupportedInSimulation(
+                    "a real socket in another thread",
+                    f"thread {thread.name} waits at {thread.where} in a system call on a real "
+                    f"socket (fd {descriptor}), which nothing in the simulated network answers; "
+                    "run this test on the stock loop"))
+                break
         if stuck:
             raise RunAborted("timeout", f"outside work did not settle within "
                              f"{self._settle_timeout_s:g} s wall time: {'; '.join(stuck)}")

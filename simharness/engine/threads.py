@@ -13,6 +13,7 @@ blocked in `queue.get()` or a thread waiting on an `Event` counts as parked.
 from __future__ import annotations
 
 import concurrent.futures.thread
+import os
 import sys
 import threading
 import time
@@ -66,6 +67,27 @@ class BusyThread:
 
     name: str
     where: str
+    native_id: int | None = None
+
+
+def real_socket_wait(native_id: int | None) -> int | None:
+    """The descriptor of the real socket a thread is blocked on in a system call, or None.
+
+    Read from /proc (Linux): the thread's current system call and its first argument,
+    which for accept, connect, recv and send is the socket's descriptor. Elsewhere, or
+    for any other wait, None.
+    """
+    if native_id is None:
+        return None
+    try:
+        with open(f"/proc/self/task/{native_id}/syscall", encoding="ascii") as syscall:
+            fields = syscall.read().split()
+        if len(fields) < 2 or not fields[0].isdigit():
+            return None  # running, or not in a system call
+        descriptor = int(fields[1], 16)
+        return descriptor if os.readlink(f"/proc/self/fd/{descriptor}").startswith("socket:") else None
+    except (OSError, ValueError):
+        return None
 
 
 class ThreadWatch:
@@ -119,12 +141,12 @@ class ThreadWatch:
                 # Being started: whoever starts it waits, parked, in `Thread.start()` until it
                 # runs (a pool's new worker, submitted to from another thread); not quiet.
                 if thread in _LIMBO:
-                    busy.append(BusyThread(thread.name, "starting"))
+                    busy.append(BusyThread(thread.name, "starting", thread.native_id))
                 continue
             frame = frames.get(thread.ident or -1)
             if frame is None:
                 continue
-            where = BusyThread(thread.name, f"{frame.f_code.co_filename}:{frame.f_lineno}")
+            where = BusyThread(thread.name, f"{frame.f_code.co_filename}:{frame.f_lineno}", thread.native_id)
             if not is_parked(frame):
                 busy.append(where)
             elif _WORKER_HOLDS_IDLE_TOKEN and frame.f_code is _POOL_WORKER:
