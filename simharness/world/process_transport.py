@@ -68,6 +68,7 @@ class ChildTransport(asyncio.SubprocessTransport):
         self.exit_waiters: list[asyncio.Future[int]] = []
         self.closed = False
         self.finished = False
+        self.exit_reported = False  # process_exited() was called (see _try_finish)
         try:
             self.pidfd: int | None = os.pidfd_open(proc.pid)
         except (AttributeError, OSError):
@@ -283,13 +284,16 @@ class ChildTransport(asyncio.SubprocessTransport):
         self.source.loop.call_soon(self._exit_delivered)
 
     def _exit_delivered(self) -> None:
+        self.exit_reported = True
         self.protocol.process_exited()
         self._try_finish()
 
     def _try_finish(self) -> None:
         # As asyncio's BaseSubprocessTransport: connection_lost and wait() only after
         # the exit and the end of every pipe were delivered.
-        if self.finished or self.returncode is None or self.pipes_open:
+        # The exit counts once process_exited() was called: asyncio queues that call
+        # before connection_lost(), whatever order the exit and the pipes' ends came in.
+        if self.finished or not self.exit_reported or self.pipes_open:
             return
         self.finished = True
         self.protocol.connection_lost(None)
