@@ -80,14 +80,16 @@ def test_a_connection_to_a_real_server_is_unsupported_not_refused() -> None:
         loop.close()
 
 
-def test_a_thread_blocked_on_a_real_socket_is_unsupported_not_a_timeout() -> None:
-    """A thread of the run waiting in a system call on a real socket (a real server or
-    client beside the simulated network, as in CPython's test_events) cannot finish in
+@pytest.mark.parametrize(("name", "where"), [("thread-waits-on-a-real-socket", "socket.py"),
+                                           ("server-thread-polls-a-real-socket", "selectors.py")])
+def test_a_thread_blocked_on_a_real_socket_is_unsupported_not_a_timeout(name: str, where: str) -> None:
+    """A thread of the run waiting in a system call on a real socket, or polling one with
+    a selector (a real server or client beside the simulated network, as in CPython's
+    test_events) cannot finish in
     simulation: when outside work does not settle, that is named as unsupported (exit 2,
     no verdict), never reported as a found timeout."""
-    done = run_cli("explore", f"{FIXTURES / 'real_socket_thread.py'}::thread-waits-on-a-real-socket",
-                   "--runs", "3", "--no-store")
+    done = run_cli("explore", f"{FIXTURES / 'real_socket_thread.py'}::{name}", "--runs", "3", "--no-store")
     assert done.code == 2, done
-    assert "a real socket in another thread" in done.err and "socket.py" in done.err
+    assert "a real socket in another thread" in done.err and where in done.err
     assert "FAILED" not in done.out and "timeout" not in done.out
     assert "Traceback" not in done.err and len(done.err.strip().splitlines()) == 1

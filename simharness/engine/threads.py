@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures.thread
 import os
+import selectors
 import sys
 import threading
 import time
@@ -70,24 +71,44 @@ class BusyThread:
     native_id: int | None = None
 
 
-def real_socket_wait(native_id: int | None) -> int | None:
-    """The descriptor of the real socket a thread is blocked on in a system call, or None.
+def _is_socket(descriptor: int) -> bool:
+    try:
+        return os.readlink(f"/proc/self/fd/{descriptor}").startswith("socket:")
+    except OSError:
+        return False
 
-    Read from /proc (Linux): the thread's current system call and its first argument,
-    which for accept, connect, recv and send is the socket's descriptor. Elsewhere, or
-    for any other wait, None.
+
+def real_socket_wait(native_id: int | None) -> int | None:
+    """The descriptor of the real socket a thread of this process waits on, or None.
+
+    Two waits are recognised (Linux, from /proc): a system call whose first argument is
+    a socket (accept, connect, recv, send); and a `selectors` selector's `select()` (a
+    `socketserver` loop, a stock event loop in a thread) with a socket registered.
     """
     if native_id is None:
         return None
     try:
         with open(f"/proc/self/task/{native_id}/syscall", encoding="ascii") as syscall:
             fields = syscall.read().split()
-        if len(fields) < 2 or not fields[0].isdigit():
-            return None  # running, or not in a system call
-        descriptor = int(fields[1], 16)
-        return descriptor if os.readlink(f"/proc/self/fd/{descriptor}").startswith("socket:") else None
-    except (OSError, ValueError):
+    except OSError:
         return None
+    if len(fields) < 2 or not fields[0].isdigit():
+        return None  # running, or not in a system call
+    try:
+        if _is_socket(int(fields[1], 16)):
+            return int(fields[1], 16)
+    except ValueError:
+        return None
+    thread = next((t for t in threading.enumerate() if t.native_id == native_id), None)
+    frame = sys._current_frames().get(thread.ident or -1) if thread is not None else None
+    selector = frame.f_locals.get("self") if frame is not None and frame.f_code.co_name == "select" else None
+    if isinstance(selector, selectors.BaseSelector):
+        try:
+            descriptors = [key.fd for key in list(selector.get_map().values())]
+        except (RuntimeError, ValueError, AttributeError):
+            return None
+        return next((d for d in descriptors if _is_socket(d)), None)
+    return None
 
 
 class ThreadWatch:
