@@ -24,10 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
 from simharness.discovery import load_file  # noqa: E402
-from simharness.engine.execution import RunSettings  # noqa: E402
+from simharness.engine.execution import Execution, RunEnvironment, RunSettings  # noqa: E402
+from simharness.engine.strategies import make_strategy  # noqa: E402
 from simharness.explore.runner import ExploreOptions, explore_variant  # noqa: E402
 from simharness.explore.schedules import (  # noqa: E402
-    CALIBRATED_STRATEGIES, ScheduleRunner, make_spec, outcome_of,
+    CALIBRATED_STRATEGIES, INDEXED_STRATEGIES, ScheduleRunner, make_spec, outcome_of,
 )
 from simharness.scenario import Scenario  # noqa: E402
 
@@ -44,6 +45,17 @@ def first_failures(scenario: Scenario, variant: str, strategy: str, seeds: int, 
 
 def distinct_schedules(scenario: Scenario, variant: str, strategy: str, runs: int) -> int:
     """How many distinct schedules (encoded decisions) the first `runs` schedules of seed 0 are."""
+    if strategy not in INDEXED_STRATEGIES:  # run in sequence, as `explore` runs it
+        chooser = make_strategy(strategy, seed=0, depth=3)
+        found: set[str] = set()
+        with RunEnvironment(RunSettings()) as environment:
+            execution = Execution(scenario, variant, environment)
+            for index in range(1, runs + 1):
+                if not chooser.begin_run(index):
+                    break
+                found.add(execution.run(chooser).schedule.encode())
+                chooser.end_run()
+        return len(found)
     spec = make_spec(scenario, variant, strategy=strategy, seed=0, depth=3, settings=RunSettings())
     seen: set[str] = set()
     with ScheduleRunner(scenario) as runner:

@@ -200,11 +200,11 @@ def explore_command(
     variant: Annotated[str | None, typer.Option("--variant", "-v", help="Explore only this variant.")] = None,
     strategy: Annotated[str, typer.Option(
         "--strategy", "-s",
-        help=f"How to choose schedules: {', '.join(STRATEGY_NAMES)} (portfolio: random and PCT in turn).")] = "portfolio",
+        help=f"How to choose schedules: {', '.join(STRATEGY_NAMES)} (portfolio: random and swarm in turn).")] = "portfolio",
     runs: Annotated[int, typer.Option("--runs", "-n", metavar="N", help="Schedules to try per variant.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", metavar="S", help="Schedule i derives from (S, i).")] = 0,
     depth: Annotated[int, typer.Option("--depth", metavar="D",
-                                       help="PCT depth (priority change points + 1), also portfolio's.")] = 3,
+                                       help="PCT depth (priority change points + 1).")] = 3,
     bound: Annotated[int | None, typer.Option(
         "--bound", metavar="B", help="dfs only: at most B non-default choices per schedule.")] = None,
     no_reduction: Annotated[bool, typer.Option(
