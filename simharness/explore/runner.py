@@ -49,7 +49,7 @@ class ExploreOptions:
     shrink: bool = True
     #: Run every schedule and count each distinct outcome instead of stopping at the first failure.
     count_outcomes: bool = False
-    #: Run only this shard of the schedule indices (portfolio, random and pct only).
+    #: Run only this shard of the schedule indices (portfolio, random, swarm and pct only).
     shard: Shard | None = None
 
     def __post_init__(self) -> None:

@@ -1,8 +1,8 @@
 """Schedule i of a seed: the unit every executor runs, in this process or in a worker.
 
-For the index-addressed strategies (`random`, `pct`, `portfolio`) the choices of
-schedule i are a pure function of (seed, i, the scenario): the strategies reseed from
-`derive_seed(seed, i)` at `begin_run`. PCT (alone or in the portfolio) also spreads its
+For the index-addressed strategies (`random`, `pct`, `swarm`, `portfolio`) the choices
+of schedule i are a pure function of (seed, i, the scenario): the strategies reseed from
+`derive_seed(seed, i)` at `begin_run`. PCT also spreads its
 change points over an expected decision count that a sequential exploration learns as
 it goes; here that count is fixed instead: schedule 1 uses PCT's initial 32 and every
 later schedule uses the number of decisions schedule 1 made (at least 1). So any
@@ -25,6 +25,7 @@ from pathlib import Path
 from simharness.discovery import load_file
 from simharness.engine.execution import Execution, RunEnvironment, RunSettings
 from simharness.engine.strategies import PCTStrategy, PortfolioStrategy, RandomStrategy
+from simharness.engine.strategies.swarm import SwarmStrategy
 from simharness.engine.strategies.pct import DEFAULT_LENGTH
 from simharness.engine.strategies.base import Strategy
 from simharness.errors import ConfigError, ScenarioLoadError, TargetError
@@ -32,10 +33,10 @@ from simharness.outcome import RunResult
 from simharness.scenario import Scenario
 
 #: Strategies whose schedule i does not depend on the schedules run before it.
-INDEXED_STRATEGIES = ("random", "pct", "portfolio")
+INDEXED_STRATEGIES = ("random", "pct", "swarm", "portfolio")
 
 #: Indexed strategies that learn the decision count from schedule 1 (PCT's change points).
-CALIBRATED_STRATEGIES = ("pct", "portfolio")
+CALIBRATED_STRATEGIES = ("pct",)
 
 #: PCT's expected decision count before anything is known (PCTStrategy's default).
 PCT_INITIAL_LENGTH = DEFAULT_LENGTH
@@ -70,6 +71,8 @@ class CampaignSpec:
         elif self.strategy == "pct":
             length = PCT_INITIAL_LENGTH if index == 1 else self.pct_length
             strategy = PCTStrategy(self.seed, depth=self.depth, initial_length=length)
+        elif self.strategy == "swarm":
+            strategy = SwarmStrategy(self.seed)
         elif self.strategy == "portfolio":
             length = PCT_INITIAL_LENGTH if index == 1 else self.pct_length
             strategy = PortfolioStrategy(self.seed, depth=self.depth, initial_length=length)

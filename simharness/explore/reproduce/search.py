@@ -52,7 +52,7 @@ class SearchOptions:
 
     runs: int = 500
     seed: int = 0
-    strategy: str = "portfolio"  # as explore: random and PCT in turn
+    strategy: str = "portfolio"  # as explore: random and swarm in turn
     depth: int = 3
     shrink: bool = True
 
