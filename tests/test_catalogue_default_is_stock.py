@@ -25,6 +25,8 @@ STOCK_WAIT_S = 20.0
 #: Enough to see a stock run hang, when the default order hangs: the check is only that
 #: the stock loop can hang too (a run that finishes does so in well under a second).
 STOCK_HANG_S = 5.0
+#: More batches of STOCK_RUNS when the first shows only the other outcome.
+STOCK_MORE_TRIES = 4
 
 _STOCK = """
 import asyncio, json, sys
@@ -77,4 +79,12 @@ def test_default_order_is_a_stock_outcome(path: Path, name: str, variant: str) -
     simulated = default_outcome(scenario, variant)
     stock = stock_outcomes(path, name, variant, STOCK_HANG_S if simulated == "hang" else STOCK_WAIT_S)
     assert stock, "the stock runs reported nothing"
+    if simulated not in stock and simulated != "hang":
+        # An intermittent race's stock outcome depends on the machine's load (slug-collision's
+        # children): two runs on a busy machine may both fail. The question is whether the
+        # stock loop *can* give the default order's outcome: ask a few more runs.
+        for _ in range(STOCK_MORE_TRIES):
+            stock |= stock_outcomes(path, name, variant)
+            if simulated in stock:
+                break
     assert simulated in stock, f"default order: {simulated}; stock loop: {sorted(stock)}"

@@ -1,4 +1,4 @@
-"""PCT's spread of schedules, the portfolio strategy (random and swarm in turn), and bad strategy options."""
+"""PCT's spread of schedules, the portfolio strategy (random, swarm and PCT in turn), and bad strategy options."""
 
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ def test_pct_does_not_repeat_a_few_orders_on_a_small_space() -> None:
         assert 5 * len(seen) >= 2 * space, (seed, len(seen), space)
 
 
-def test_portfolio_alternates_random_and_swarm() -> None:
-    # The documented order: odd schedules random (schedule 1 too), even ones swarm, in
+def test_portfolio_runs_random_swarm_and_pct_in_turn() -> None:
+    # The documented order: random, swarm, PCT, random... (schedule 1 random), in
     # whatever order the indices come.
     portfolio = PortfolioStrategy(seed=7)
     members = {}
@@ -65,7 +65,7 @@ def test_portfolio_alternates_random_and_swarm() -> None:
         portfolio.begin_run(index)
         members[index] = portfolio.member
         portfolio.end_run()
-    assert [members[i] for i in range(1, 7)] == ["random", "swarm"] * 3
+    assert [members[i] for i in range(1, 7)] == ["random", "swarm", "pct"] * 2
 
 
 def test_portfolio_schedule_i_depends_only_on_seed_and_index() -> None:

@@ -36,7 +36,7 @@ from simharness.scenario import Scenario
 INDEXED_STRATEGIES = ("random", "pct", "swarm", "portfolio")
 
 #: Indexed strategies that learn the decision count from schedule 1 (PCT's change points).
-CALIBRATED_STRATEGIES = ("pct",)
+CALIBRATED_STRATEGIES = ("pct", "portfolio")
 
 #: PCT's expected decision count before anything is known (PCTStrategy's default).
 PCT_INITIAL_LENGTH = DEFAULT_LENGTH
