@@ -200,7 +200,7 @@ def explore_command(
     variant: Annotated[str | None, typer.Option("--variant", "-v", help="Explore only this variant.")] = None,
     strategy: Annotated[str, typer.Option(
         "--strategy", "-s",
-        help=f"How to choose schedules: {', '.join(STRATEGY_NAMES)} (portfolio: random and swarm in turn).")] = "portfolio",
+        help=f"How to choose schedules: {', '.join(STRATEGY_NAMES)} (portfolio: random, swarm and pct in turn).")] = "portfolio",
     runs: Annotated[int, typer.Option("--runs", "-n", metavar="N", help="Schedules to try per variant.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", metavar="S", help="Schedule i derives from (S, i).")] = 0,
     depth: Annotated[int, typer.Option("--depth", metavar="D",

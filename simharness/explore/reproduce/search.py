@@ -52,7 +52,7 @@ class SearchOptions:
 
     runs: int = 500
     seed: int = 0
-    strategy: str = "portfolio"  # as explore: random and swarm in turn
+    strategy: str = "portfolio"  # as explore: random, swarm and PCT in turn
     depth: int = 3
     shrink: bool = True
 
