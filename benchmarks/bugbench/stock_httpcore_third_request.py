@@ -13,7 +13,10 @@ Measured 2026-12-08: 2 of 2,000 runs fail with PoolTimeout on 0.14.7 (seed 1): a
 bug left in that release, not a false alarm of simharness.
 """
 
-import asyncio, random, sys, time
+import asyncio
+import random
+import sys
+
 import httpcore
 
 async def serve(reader, writer):

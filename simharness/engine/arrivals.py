@@ -42,11 +42,14 @@ class PendingEvents:
     def add(self, handle: Any) -> None:
         """A post from the loop thread: it follows every earlier post of the same key."""
         handle.after = ()
+        handle.not_before = 0
         self._events.append(handle)
 
-    def arrive(self, handle: Any, completion: bool) -> None:
-        """A post from another thread; `completion` marks an executor work item's result."""
+    def arrive(self, handle: Any, completion: bool, not_before: int = 0) -> None:
+        """A post from another thread; `completion` marks an executor work item's result,
+        `not_before` the posting thread's virtual time (it completes no earlier)."""
         handle.completion = completion
+        handle.not_before = not_before
         self._arrivals.append(handle)
 
     def admit_arrivals(self) -> None:
@@ -85,14 +88,13 @@ class PendingEvents:
                 continue
             seen.add(handle.key)
             if (not any(id(cause) in waiting for cause in handle.after)
-                    and getattr(handle, "not_before", 0) <= now_ns):
+                    and handle.not_before <= now_ns):
                 heads.append(handle)
         return heads
 
     def next_due(self, now_ns: int) -> int | None:
         """The earliest `not_before` still to come among pending events, or None."""
-        due = [h.not_before for h in self._events
-               if getattr(h, "not_before", 0) > now_ns and not h.cancelled()]
+        due = [h.not_before for h in self._events if h.not_before > now_ns and not h.cancelled()]
         return min(due) if due else None
 
     def remove(self, handle: Any) -> None:

@@ -510,8 +510,8 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
         handle.label = f"result from {key}" if kind else f"callback posted by {key}"
         # Not before the thread's own virtual time: on the stock loop a thread that slept
         # for d posts at least d after it started (see `thread_waited`).
-        handle.not_before = getattr(self._thread_clocks, "now_ns", 0)
-        self._pending.arrive(handle, completion=kind is not None)
+        self._pending.arrive(handle, completion=kind is not None,
+                             not_before=getattr(self._thread_clocks, "now_ns", 0))
         return handle
 
     def thread_waited(self, seconds: float) -> None:
@@ -595,8 +595,9 @@ class ControlledLoop(WorldMethods, SignalMethods, asyncio.BaseEventLoop):
                 target.decision = len(self.decisions)
             pending.remove(target)
             released.append(target)
-        if not busy or any(h.kind not in PROMPT_KINDS for h in released) or not pending.heads(self._now):
-            self._held_back_since = None
+        if self._held_back_since is not None and (
+                not busy or any(h.kind not in PROMPT_KINDS for h in released) or not pending.heads(self._now)):
+            self._held_back_since = None  # (asks heads() again only while something is held back)
         if not released and not self._ready:
             self._let_time_pass()
         return released

@@ -95,10 +95,11 @@ def real_socket_wait(native_id: int | None) -> int | None:
     if len(fields) < 2 or not fields[0].isdigit():
         return None  # running, or not in a system call
     try:
-        if _is_socket(int(fields[1], 16)):
-            return int(fields[1], 16)
+        descriptor = int(fields[1], 16)
     except ValueError:
         return None
+    if _is_socket(descriptor):
+        return descriptor
     thread = next((t for t in threading.enumerate() if t.native_id == native_id), None)
     frame = sys._current_frames().get(thread.ident or -1) if thread is not None else None
     selector = frame.f_locals.get("self") if frame is not None and frame.f_code.co_name == "select" else None
